@@ -1,0 +1,64 @@
+"""leafprep: from photos of handwritten digits and leaves to MNIST-style training data.
+
+The public API is imported lazily, so that ``import leafprep`` stays fast and
+never imports TensorFlow::
+
+    import leafprep
+    digit = leafprep.normalize("photo.jpg")          # (28, 28) float32, ink bright on black
+    mask = leafprep.segment("photo.jpg")             # bool, the photo's height and width
+    for d in leafprep.normalize_all("sheet.jpg"):    # every digit, in reading order
+        print(d.box, d.image.shape)
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    ImageLoadError,
+    ImageTooLargeError,
+    LeafprepError,
+    NothingFoundError,
+    ParameterError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loading import DEFAULT_MAX_PIXELS, load_image  # noqa: F401
+    from .normalization import Digit, DigitSteps, normalize, normalize_all, normalize_steps  # noqa: F401
+    from .segmentation import segment  # noqa: F401
+
+_LAZY = {
+    "load_image": "loading",
+    "DEFAULT_MAX_PIXELS": "loading",
+    "normalize": "normalization",
+    "normalize_all": "normalization",
+    "normalize_steps": "normalization",
+    "Digit": "normalization",
+    "DigitSteps": "normalization",
+    "segment": "segmentation",
+}
+
+__all__ = [
+    "__version__",
+    "LeafprepError",
+    "ImageLoadError",
+    "ImageTooLargeError",
+    "NothingFoundError",
+    "ParameterError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'leafprep' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

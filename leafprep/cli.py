@@ -1,0 +1,262 @@
+"""The ``leafprep`` command: a thin face over the Python API.
+
+Exit codes (every command):
+
+* 0 -- every input was processed;
+* 1 -- at least one input failed (each is listed with the reason; the others
+  were processed);
+* 2 -- the command line itself is wrong (unknown option, bad value, no input);
+* 130 -- interrupted with Ctrl-C.
+
+Heavy libraries (OpenCV, scikit-image, matplotlib, TensorFlow) are imported
+inside the commands that need them, so ``leafprep --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ._version import __version__
+from .errors import LeafprepError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .inputs import Input
+
+app = typer.Typer(
+    name="leafprep",
+    help="Turn photos of handwritten digits and leaves into clean MNIST-style training data.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+class Kind(StrEnum):
+    """What the photos show."""
+
+    digit = "digit"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"leafprep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """Turn photos of handwritten digits and leaves into clean MNIST-style training data."""
+
+
+def _usage_error(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+@dataclass
+class Batch:
+    """Counts and failures of one command over many inputs."""
+
+    total: int = 0
+    done: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def fail(self, source: str, reason: str) -> None:
+        self.failures.append((source, reason))
+
+    def report(self, verb: str) -> int:
+        """Print the summary and return the exit code."""
+        if not self.failures:
+            err_console.print(f"{verb} {self.done} of {self.total} input(s).")
+            return EXIT_OK
+        from rich.table import Table
+
+        table = Table("input", "problem", title=f"{len(self.failures)} input(s) failed", title_justify="left")
+        for source, reason in self.failures:
+            table.add_row(source, reason)
+        err_console.print(table)
+        err_console.print(f"{verb} {self.done} of {self.total} input(s); [red]{len(self.failures)} failed[/red].")
+        return EXIT_FAILED
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr for batches; a no-op for a single input."""
+    if total <= 1:
+        yield lambda _name: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("working", total=total)
+        yield lambda name: progress.update(task, advance=1, description=name[-40:])
+
+
+def _run(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> None:
+    """Apply ``work`` to each input; a failing input is recorded and the batch goes on."""
+    with _progress(len(inputs)) as advance:
+        for item in inputs:
+            try:
+                work(item)
+                batch.done += 1
+            except LeafprepError as exc:
+                batch.fail(str(item.path), exc.reason + (f" ({exc.hint})" if exc.hint else ""))
+            except OSError as exc:
+                batch.fail(str(item.path), f"cannot write the output: {exc.strerror or exc}")
+            except MemoryError:
+                batch.fail(str(item.path), "out of memory (lower --max-pixels or free memory)")
+            except Exception as exc:  # a bug must not lose the rest of the batch
+                batch.fail(str(item.path), f"internal error {type(exc).__name__}: {exc} (please report it)")
+            advance(str(item.path))
+
+
+def _collect(photos: list[str], batch: Batch) -> list[Input]:
+    from .inputs import expand_inputs
+
+    inputs, problems = expand_inputs(photos)
+    for argument, reason in problems:
+        batch.fail(argument, reason)
+    batch.total = len(inputs) + len(problems)
+    return inputs
+
+
+class _Outputs:
+    """Decides where each result is written: one named file, or a folder mirroring the inputs."""
+
+    def __init__(self, out: Path, suffix: str, single_file: bool) -> None:
+        self.out, self.suffix, self.single_file = out, suffix, single_file
+        self.taken: set[Path] = set()
+
+    def path(self, item: Input, index: int | None = None) -> Path:
+        if self.single_file:
+            return self.out
+        relative = item.relative.with_suffix("")
+        if index is not None:
+            relative = relative.with_name(f"{relative.name}-{index:02d}")
+        candidate = self.out / relative.with_suffix(self.suffix)
+        number = 2
+        while candidate in self.taken:
+            candidate = self.out / relative.with_name(f"{relative.name}_{number}").with_suffix(self.suffix)
+            number += 1
+        self.taken.add(candidate)
+        return candidate
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write a [0, 1] float image as 8-bit PNG (or float32 ``.npy`` when ``path`` ends so)."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".npy":
+        np.save(path, image.astype(np.float32), allow_pickle=False)
+        return
+    from PIL import Image
+
+    Image.fromarray(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8), mode="L").save(path, format="PNG")
+
+
+@app.command()
+def normalize(
+    photos: Annotated[list[str], typer.Argument(help="Photos, folders (searched recursively) or glob patterns.", show_default=False)],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Output file (.png or .npy, one input only) or folder. Default: ./normalized/"),
+    ] = None,
+    size: Annotated[int, typer.Option(min=8, max=1024, help="Side of the output image in pixels (the digit fills size*20/28).")] = 28,
+    kind: Annotated[Kind, typer.Option(help="What the photos show.")] = Kind.digit,
+    all_digits: Annotated[bool, typer.Option("--all", help="Write every digit of a sheet, in reading order (NAME-00, NAME-01...).")] = False,
+    deskew: Annotated[bool, typer.Option(help="Shear each digit upright before fitting it.")] = False,
+    file_format: Annotated[str, typer.Option("--format", help="File type written into an output folder: png or npy.")] = "png",
+    preview: Annotated[bool, typer.Option(help="Print each result as a block-character picture.")] = False,
+    steps: Annotated[Optional[Path], typer.Option(help="Write a picture of every stage: a .png/.svg/.pdf file (one input) or a folder.")] = None,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
+) -> None:
+    """Normalise photos of handwritten digits into MNIST-style images.
+
+    Each digit is found on the paper, fitted into a 20x20 box (for --size 28)
+    with its centre of mass at the centre, ink bright on black, like MNIST.
+    """
+    if file_format not in ("png", "npy"):
+        raise _usage_error(f"--format must be png or npy, got {file_format!r}")
+    batch = Batch()
+    inputs = _collect(photos, batch)
+    if batch.total == 0:
+        raise _usage_error("no input given")
+    out = out if out is not None else Path("normalized")
+    single_file = out.suffix.lower() in (".png", ".npy")
+    if single_file and (len(inputs) > 1 or all_digits):
+        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if all_digits else ''}: give a folder")
+    if steps is not None and all_digits:
+        raise _usage_error("--steps shows one digit per photo and cannot be combined with --all")
+    outputs = _Outputs(out, "." + (out.suffix.lower().lstrip(".") if single_file else file_format), single_file)
+    steps_single = steps is not None and steps.suffix.lower() in _PICTURE_SUFFIXES and len(inputs) == 1
+    steps_outputs = _Outputs(steps, ".png", steps_single) if steps is not None else None
+
+    from . import normalization
+
+    def show(name: str, image: np.ndarray) -> None:
+        if preview:
+            from .figures import text_preview
+
+            out_console.print(f"[bold]{name}[/bold]")
+            out_console.print(text_preview(image), markup=False)
+
+    def work(item: Input) -> None:
+        if all_digits:
+            digits = normalization.normalize_all(item.path, kind.value, size, deskew=deskew, max_pixels=max_pixels)
+            for index, digit in enumerate(digits):
+                write_image(outputs.path(item, index), digit.image)
+                show(f"{item.path} #{index} at x={digit.box[0]} y={digit.box[1]}", digit.image)
+            return
+        result = normalization.normalize_steps(item.path, kind.value, size, deskew=deskew, max_pixels=max_pixels)
+        write_image(outputs.path(item), result.result)
+        show(str(item.path), result.result)
+        if steps_outputs is not None:
+            from .figures import save_steps
+
+            target = steps_outputs.path(item)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            save_steps(result, target, title=str(item.path))
+
+    try:
+        _run(batch, inputs, work)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    code = batch.report("Normalised")
+    if batch.done:
+        err_console.print(f"Results in {out}")
+    raise typer.Exit(code)
+
+
+def run() -> None:
+    """Entry point of the ``leafprep`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - outside any command
+        sys.exit(EXIT_INTERRUPTED)

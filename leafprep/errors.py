@@ -1,0 +1,55 @@
+"""The leafprep error family.
+
+Every error a user can cause carries the input it is about (``source``), what is
+wrong (``reason``) and, where there is one, what to do about it (``hint``).  The
+command-line interface prints these three parts and never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LeafprepError",
+    "ImageLoadError",
+    "ImageTooLargeError",
+    "NothingFoundError",
+    "ParameterError",
+]
+
+
+class LeafprepError(Exception):
+    """Base class of every error leafprep raises on purpose.
+
+    Parameters
+    ----------
+    source : str
+        The input the error is about: a file path, ``"<bytes>"``, ``"<array>"``...
+    reason : str
+        What is wrong, in one sentence without a trailing full stop.
+    hint : str, optional
+        What the user can do about it.
+    """
+
+    def __init__(self, source: str, reason: str, hint: str | None = None) -> None:
+        self.source = source
+        self.reason = reason
+        self.hint = hint
+        message = f"{source}: {reason}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class ImageLoadError(LeafprepError):
+    """The input could not be read as an image: missing, empty, corrupt, not an image."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """The image header declares more pixels than the configured limit."""
+
+
+class NothingFoundError(LeafprepError):
+    """The image was read, but holds no digit (or leaf) to normalise."""
+
+
+class ParameterError(LeafprepError, ValueError):
+    """An argument is outside the values a function accepts."""

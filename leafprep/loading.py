@@ -1,0 +1,280 @@
+"""Decoding any image source into an upright 8-bit RGB array.
+
+One loader serves every entry point of leafprep: a path, raw bytes, a binary
+file object or a numpy array.  Pillow reads the header first, so that an image
+whose declared size exceeds ``max_pixels`` is refused before a single pixel is
+decoded; JPEG files can be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
+scaling) when the caller needs fewer pixels than the file holds.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageLoadError, ImageTooLargeError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image", "describe_source"]
+
+#: Default limit on the pixels an image may declare: 150 megapixels, above every
+#: phone camera of 2026 but far below a decompression bomb.
+DEFAULT_MAX_PIXELS = 150_000_000
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.ndarray]
+
+_SUPPORTED = "JPEG, PNG, BMP, TIFF, WebP or GIF"
+# Formats Pillow opens but that need a word of explanation when they fail.
+_SIGNATURES = (
+    (b"<svg", "an SVG drawing, not a raster image", "export it as PNG first"),
+    (b"<?xml", "an XML file (perhaps SVG), not a raster image", "export it as PNG first"),
+    (b"%PDF", "a PDF document, not an image", "export the page as PNG or JPEG"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A decoded image and what the caller may need to know about it."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, upright, possibly reduced
+    full_shape: tuple[int, int]  # (height, width) of the upright image at full size
+    name: str
+
+
+def describe_source(source: object) -> str:
+    """Return the name used for ``source`` in messages.
+
+    Parameters
+    ----------
+    source : path, bytes, file object or ndarray
+        Anything :func:`load_image` accepts.
+
+    Returns
+    -------
+    name : str
+        The path as given, the file object's ``name``, or ``"<bytes>"``,
+        ``"<array>"``, ``"<file object>"``.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return str(os.fspath(source))
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    name = getattr(source, "name", None)
+    return str(name) if isinstance(name, (str, bytes)) and name else "<file object>"
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> np.ndarray:
+    """Load an image as an upright 8-bit RGB array.
+
+    Parameters
+    ----------
+    source : str, path-like, bytes, binary file object or ndarray
+        A file path; the encoded bytes of a JPEG (MPO too), PNG, BMP, TIFF, WebP
+        or GIF (first frame) file; an open binary file; or an array of shape
+        ``(M, N)``, ``(M, N, 1)``, ``(M, N, 3)`` (RGB) or ``(M, N, 4)`` (RGBA) of
+        dtype bool, uint8, uint16 or float in [0, 1].
+    max_pixels : int, optional
+        Refuse images whose header declares more pixels than this, before
+        decoding them.
+    min_side : int, optional
+        Allow a reduced-size decode (JPEG only) as long as the shorter side of
+        the result stays at least this long.  ``None`` always decodes at full size.
+
+    Returns
+    -------
+    image : (M, N, 3) ndarray of uint8
+        RGB, with the EXIF orientation applied, alpha composited onto white and
+        16-bit samples scaled to 8 bits.
+
+    Raises
+    ------
+    ImageLoadError
+        The source is missing, a folder, unreadable, empty, not an image, or its
+        data are corrupt or truncated.  The message names the source.
+    ImageTooLargeError
+        The declared size exceeds ``max_pixels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> load_image(np.zeros((2, 3), dtype=np.uint8)).shape
+    (2, 3, 3)
+    """
+    return _load(source, max_pixels=max_pixels, min_side=min_side).rgb
+
+
+def _load(source: ImageSource, *, max_pixels: int, min_side: int | None) -> _Loaded:
+    name = describe_source(source)
+    if isinstance(source, np.ndarray):
+        rgb = _array_to_rgb8(source, name)
+        if rgb.shape[0] * rgb.shape[1] > max_pixels:
+            raise ImageTooLargeError(name, f"{_size_text(rgb.shape[1], rgb.shape[0])} exceeds the limit of {max_pixels:,} pixels")
+        return _Loaded(rgb, (rgb.shape[0], rgb.shape[1]), name)
+    data = _read_bytes(source, name)
+    return _decode(data, name, max_pixels=max_pixels, min_side=min_side)
+
+
+def _read_bytes(source: ImageSource, name: str) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        try:
+            if path.is_dir():
+                raise ImageLoadError(name, "is a folder, not an image file", "pass the image files inside it, or use a command that takes folders")
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImageLoadError(name, "no such file", "check the path") from None
+        except PermissionError:
+            raise ImageLoadError(name, "permission denied", "check the file's permissions") from None
+        except IsADirectoryError:
+            raise ImageLoadError(name, "is a folder, not an image file") from None
+        except OSError as exc:
+            raise ImageLoadError(name, f"cannot be read: {exc.strerror or exc}") from None
+    elif hasattr(source, "read"):
+        try:
+            data = source.read()
+        except OSError as exc:
+            raise ImageLoadError(name, f"cannot be read: {exc}") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageLoadError(name, "the file object is not open in binary mode", "open it with 'rb'")
+        data = bytes(data)
+    else:
+        raise ImageLoadError(name, f"cannot load an image from a {type(source).__name__}", "pass a path, bytes, a binary file or a numpy array")
+    if not data:
+        raise ImageLoadError(name, "the file is empty (0 bytes)")
+    return data
+
+
+def _size_text(width: int, height: int) -> str:
+    return f"{width}x{height} ({width * height / 1e6:.1f} megapixels)"
+
+
+def _not_an_image(data: bytes, name: str) -> ImageLoadError:
+    head = data[:256].lstrip()
+    for signature, what, hint in _SIGNATURES:
+        if head.startswith(signature):
+            return ImageLoadError(name, f"is {what}", hint)
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return ImageLoadError(
+            name,
+            "is a HEIC/HEIF/AVIF image, which leafprep does not decode",
+            "convert it to JPEG or PNG (most phones can save as 'Most compatible')",
+        )
+    return ImageLoadError(name, f"is not a recognised image file (expected {_SUPPORTED})")
+
+
+def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) -> _Loaded:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise _not_an_image(data, name) from None
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(name, str(exc).split(" could be")[0], "raise the pixel limit only for files you trust") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageLoadError(name, f"has a corrupt header: {exc}") from None
+        width, height = image.size
+        if width <= 0 or height <= 0:
+            raise ImageLoadError(name, f"declares an empty size {width}x{height}")
+        if width * height > max_pixels:
+            raise ImageTooLargeError(
+                name,
+                f"declares {_size_text(width, height)}, over the limit of {max_pixels:,} pixels",
+                "raise --max-pixels (max_pixels=) only for files you trust",
+            )
+        try:
+            orientation = image.getexif().get(0x0112, 1)
+        except Exception:  # a broken EXIF block must not lose the picture
+            orientation = 1
+        if min_side is not None and image.format in ("JPEG", "MPO"):
+            short = min(width, height)
+            if short > 2 * min_side:
+                factor = min_side / short
+                image.draft("RGB", (max(1, int(width * factor)), max(1, int(height * factor))))
+        try:
+            image.load()
+            if orientation in (2, 3, 4, 5, 6, 7, 8):
+                image = ImageOps.exif_transpose(image)  # type: ignore[assignment]
+            rgb = _pil_to_rgb8(image)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(name, str(exc)) from None
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+            raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
+    full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
+    return _Loaded(rgb, full, name)
+
+
+def _pil_to_rgb8(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return _gray_to_rgb(_scale16(np.asarray(image)))
+    if mode == "F":
+        return _array_to_rgb8(np.asarray(image, dtype=np.float32), "<image>")
+    if (mode == "P" and "transparency" in image.info) or mode in ("PA", "LA", "La", "RGBa"):
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode == "RGBA":
+        return _composite_on_white(np.asarray(image))
+    if mode == "L":
+        return _gray_to_rgb(np.asarray(image))
+    if mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def _scale16(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float32)
+    return np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    rgb = rgba[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+
+
+def _array_to_rgb8(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageLoadError(name, f"an image array must have shape (M, N), (M, N, 1), (M, N, 3) or (M, N, 4), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageLoadError(name, f"the array is empty, shape {array.shape}")
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        array = _scale16(array)
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ImageLoadError(name, "the float array holds NaN or infinite values")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImageLoadError(name, f"float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]", "divide by 255 for 8-bit data")
+        array = np.rint(array * 255.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise ImageLoadError(name, f"unsupported array dtype {array.dtype}", "use bool, uint8, uint16 or float in [0, 1]")
+    if array.ndim == 2:
+        return _gray_to_rgb(array)
+    if array.shape[2] == 4:
+        return _composite_on_white(array)
+    return np.ascontiguousarray(array)

@@ -1,0 +1,351 @@
+"""Finding the ink of handwritten digits in photos.
+
+The digit recipe, on an upright RGB photo:
+
+1. :func:`ink_map` models the paper instead of assuming a white one: a grey
+   morphological closing (for dark ink) or opening (for light ink) with a square
+   larger than any pen stroke removes the strokes and keeps the paper with its
+   shadows, so ``(paper - pixel) / paper`` in the channel where the ink differs
+   most is the ink's contrast, whatever the paper colour, ink colour or light.
+   The polarity is taken from the tail of the flattened grey levels: ink is the
+   minority, so dark ink gives a long dark tail.
+2. :func:`ink_mask` thresholds the contrast above the noise of the paper
+   (median + 8 robust standard deviations, at least Otsu's threshold between
+   faint and strong marks) and removes ruled lines and specks.
+3. :func:`find_digits` groups the connected components into digits (parts that
+   overlap in x and lie close in y, or touch when dilated) and scores them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import NothingFoundError, ParameterError
+from .loading import ImageSource, _load
+
+__all__ = ["KINDS", "segment", "ink_map", "ink_mask", "find_digits", "DigitRegion"]
+
+#: Kinds of object leafprep segments.  ``"leaf"`` arrives with leaf segmentation.
+KINDS = ("digit",)
+
+# Long side of the image that segmentation works on (pixels).
+WORK_SIDE = 1280
+# Marks with less contrast than this are never ink.
+MIN_CONTRAST = 0.12
+
+
+@dataclass(frozen=True)
+class DigitRegion:
+    """One digit found in a working image.
+
+    Attributes
+    ----------
+    box : tuple of int
+        ``(x, y, width, height)`` of the digit in working-image pixels.
+    mask : (M, N) ndarray of bool
+        The digit's ink, same shape as the working image.
+    score : float
+        Ink contrast summed over the digit, weighted by closeness to the centre.
+    touches_border : bool
+        Whether the digit's ink reaches the image border.
+    """
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray
+    score: float
+    touches_border: bool
+
+
+def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
+    """Return ``kind`` if it is one of ``allowed``, else raise :class:`ParameterError`."""
+    if kind not in allowed:
+        raise ParameterError("kind", f"kind must be one of {set(allowed)}, got {kind!r}")
+    return kind
+
+
+def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+    """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA)."""
+    height, width = rgb.shape[:2]
+    scale = work_side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _odd(value: float) -> int:
+    value = max(3, int(round(value)))
+    return value if value % 2 else value + 1
+
+
+def detect_polarity(rgb: np.ndarray) -> str:
+    """Tell whether the ink is darker (``"dark"``) or lighter (``"light"``) than the paper.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+        The photo.
+
+    Returns
+    -------
+    polarity : {"dark", "light"}
+        The ink is the minority of the grey levels once the light is flattened,
+        so it makes the longer tail of their distribution.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sigma = max(gray.shape) / 12.0
+    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA) if min(gray.shape) >= 64 else gray
+    light = cv2.GaussianBlur(small, (0, 0), sigma * small.shape[0] / gray.shape[0])
+    light = cv2.resize(light, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    flat = (gray + 8.0) / (light + 8.0)
+    low, mid, high = np.percentile(flat, [0.5, 50.0, 99.5])
+    return "dark" if (mid - low) >= (high - mid) else "light"
+
+
+def ink_map(rgb: np.ndarray, *, polarity: str = "auto") -> tuple[np.ndarray, str]:
+    """Contrast of every pixel against the paper around it.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+        The photo.
+    polarity : {"auto", "dark", "light"}, optional
+        Whether the ink is darker or lighter than its background; ``"auto"``
+        decides with :func:`detect_polarity`.
+
+    Returns
+    -------
+    ink : (M, N) ndarray of float32
+        0 on paper, up to 1 for ink of full contrast, in the colour channel where
+        the ink differs most from the paper.
+    polarity : {"dark", "light"}
+        The polarity used.
+    """
+    if polarity == "auto":
+        polarity = detect_polarity(rgb)
+    if polarity not in ("dark", "light"):
+        raise ParameterError("polarity", f"polarity must be one of {{'auto', 'dark', 'light'}}, got {polarity!r}")
+    height, width = rgb.shape[:2]
+    k = _odd(max(height, width) / 8.0)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    image = rgb.astype(np.float32)
+    if polarity == "dark":
+        paper = cv2.morphologyEx(rgb, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+        paper = cv2.blur(paper, (5, 5)).astype(np.float32)
+        contrast = (paper - image) / np.maximum(paper, 24.0)
+    else:
+        paper = cv2.morphologyEx(rgb, cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+        paper = cv2.blur(paper, (5, 5)).astype(np.float32)
+        contrast = (image - paper) / np.maximum(255.0 - paper, 24.0)
+    ink = np.clip(contrast.max(axis=2), 0.0, 1.0)
+    return ink.astype(np.float32), polarity
+
+
+def ink_threshold(ink: np.ndarray) -> float:
+    """Threshold that separates ink from the paper's noise in an :func:`ink_map`.
+
+    Parameters
+    ----------
+    ink : (M, N) ndarray of float32
+        An ink map.
+
+    Returns
+    -------
+    threshold : float
+        ``max(MIN_CONTRAST, median + 8 * sigma, otsu / 2)`` where sigma is the
+        robust (MAD) standard deviation of the map and ``otsu`` is Otsu's
+        threshold over the marks above the noise.
+    """
+    median = float(np.median(ink))
+    sigma = 1.4826 * float(np.median(np.abs(ink - median)))
+    noise = max(MIN_CONTRAST, median + 8.0 * sigma)
+    marks = ink[ink > noise]
+    if marks.size < 16:
+        return noise
+    values = np.clip(marks * 255.0, 0, 255).astype(np.uint8).reshape(-1, 1)
+    otsu, _ = cv2.threshold(values, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return max(noise, 0.5 * float(otsu) / 255.0)
+
+
+def _remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """Remove thin straight lines that run across most of the image (ruled or squared paper).
+
+    A line is a horizontal (vertical) run at least 80% of the image's width
+    (height) long and at most 2.5% of it thick; a digit's stroke is never that
+    long and thin at once.
+    """
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    for extent, shape in ((width, (int(0.8 * width), 1)), (height, (1, int(0.8 * height)))):
+        if extent < 40:
+            continue
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
+        runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        for i in range(1, count):
+            length = max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT])
+            if stats[i, cv2.CC_STAT_AREA] / length <= max(3.0, 0.025 * extent):
+                lines[labels == i] = 1
+    if not lines.any():
+        return mask
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    return mask & (1 - lines)
+
+
+def ink_mask(ink: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Boolean mask of the ink in an :func:`ink_map`, without ruled lines.
+
+    Parameters
+    ----------
+    ink : (M, N) ndarray of float32
+        An ink map.
+    threshold : float, optional
+        Contrast threshold; :func:`ink_threshold` by default.
+
+    Returns
+    -------
+    mask : (M, N) ndarray of bool
+    """
+    if threshold is None:
+        threshold = ink_threshold(ink)
+    mask = (ink > threshold).astype(np.uint8)
+    mask = _remove_ruled_lines(mask)
+    return mask.astype(bool)
+
+
+def _group_components(stats: np.ndarray, keep: list[int], gap: float) -> list[list[int]]:
+    """Union components whose boxes overlap in x and lie close in y, or nearly touch."""
+    parent = {i: i for i in keep}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a_index, a in enumerate(keep):
+        ax, ay, aw, ah = stats[a, :4]
+        for b in keep[a_index + 1 :]:
+            bx, by, bw, bh = stats[b, :4]
+            x_overlap = min(ax + aw, bx + bw) - max(ax, bx)
+            y_gap = max(ay, by) - min(ay + ah, by + bh)
+            x_gap = -x_overlap
+            stacked = x_overlap >= 0.5 * min(aw, bw) and y_gap <= 0.6 * max(ah, bh)
+            touching = x_gap <= gap and y_gap <= gap
+            if stacked or touching:
+                parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in keep:
+        groups.setdefault(find(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: min(g))
+
+
+def find_digits(ink: np.ndarray, mask: np.ndarray) -> list[DigitRegion]:
+    """Group the ink of ``mask`` into digit candidates, best first.
+
+    Parameters
+    ----------
+    ink : (M, N) ndarray of float32
+        The ink map the mask came from.
+    mask : (M, N) ndarray of bool
+        The ink mask.
+
+    Returns
+    -------
+    regions : list of DigitRegion
+        Sorted by decreasing score.  Specks (parts under 1/20 of the largest
+        part's size) and long thin lines are left out.
+    """
+    height, width = mask.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return []
+    sizes = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    biggest = float(sizes.max())
+    keep = []
+    for i in range(1, count):
+        w, h, area = stats[i, 2:5]
+        if max(w, h) < max(4.0, biggest / 20.0) or area < 6:
+            continue
+        thin = min(w, h) <= max(3, 0.03 * max(w, h)) and max(w, h) > 0.3 * max(height, width)
+        if thin:
+            continue
+        keep.append(i)
+    if not keep:
+        return []
+    gap = max(2.0, 0.08 * biggest)
+    regions = []
+    lut_base = np.zeros(count, dtype=bool)
+    for group in _group_components(stats, keep, gap):
+        x0 = min(stats[i, 0] for i in group)
+        y0 = min(stats[i, 1] for i in group)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in group)
+        y1 = max(stats[i, 1] + stats[i, 3] for i in group)
+        lut = lut_base.copy()
+        lut[group] = True
+        region_mask = lut[labels]
+        strength = float(ink[y0:y1, x0:x1][region_mask[y0:y1, x0:x1]].sum())
+        cx, cy = (x0 + x1) / 2.0 / width, (y0 + y1) / 2.0 / height
+        centrality = 1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cx - 0.5, cy - 0.5)))
+        border = x0 <= 0 or y0 <= 0 or x1 >= width or y1 >= height
+        w, h = x1 - x0, y1 - y0
+        if max(w, h) < max(6.0, 0.015 * max(height, width)):
+            continue  # dust, JPEG noise
+        # Digits are upright-ish blobs; page edges and stray strokes are not.
+        shape = 1.0 if h >= 0.5 * w else 0.4
+        score = strength * centrality * shape * (0.35 if border else 1.0)
+        regions.append(DigitRegion((int(x0), int(y0), int(w), int(h)), region_mask, score, bool(border)))
+    regions.sort(key=lambda r: -r.score)
+    return regions
+
+
+def _digit_regions(rgb: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, list[DigitRegion], str]:
+    ink, polarity = ink_map(rgb)
+    mask = ink_mask(ink)
+    regions = find_digits(ink, mask)
+    if not regions:
+        raise NothingFoundError(
+            name, "no digit found: the image holds no marks that stand out from the paper", "photograph the digit closer, in even light"
+        )
+    return ink, mask, regions, polarity
+
+
+def segment(source: ImageSource, kind: str = "digit", *, max_pixels: int | None = None) -> np.ndarray:
+    """Mask of the object in a photo.
+
+    Parameters
+    ----------
+    source : path, bytes, file object or ndarray
+        Anything :func:`leafprep.load_image` accepts.
+    kind : {"digit"}, optional
+        What to look for.
+    max_pixels : int, optional
+        Pixel limit passed to the loader.
+
+    Returns
+    -------
+    mask : (M, N) ndarray of bool
+        True on the ink of the most prominent digit, with the height and width of
+        the upright (EXIF-applied) image.
+
+    Raises
+    ------
+    ImageLoadError
+        The source cannot be read.
+    NothingFoundError
+        No digit stands out from the paper.
+    """
+    from .loading import DEFAULT_MAX_PIXELS
+
+    validate_kind(kind)
+    loaded = _load(source, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, min_side=WORK_SIDE // 2)
+    work = working_image(loaded.rgb)
+    _, _, regions, _ = _digit_regions(work, loaded.name)
+    mask = regions[0].mask.astype(np.uint8) * 255
+    height, width = loaded.full_shape
+    if mask.shape != (height, width):
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+    return mask > 127
