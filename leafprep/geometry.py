@@ -112,8 +112,8 @@ def center_by_mass(image: np.ndarray, size: int) -> np.ndarray:
     else:
         cy = float((image.sum(axis=1) * np.arange(height)).sum() / total)
         cx = float((image.sum(axis=0) * np.arange(width)).sum() / total)
-    top = int(round(size / 2.0 - cy))
-    left = int(round(size / 2.0 - cx))
+    top = int(np.floor(size / 2.0 - cy + 0.5))
+    left = int(np.floor(size / 2.0 - cx + 0.5))
     canvas = np.zeros((size, size), dtype=np.float32)
     y0, x0 = max(0, top), max(0, left)
     y1, x1 = min(size, top + height), min(size, left + width)

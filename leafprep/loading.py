@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,10 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise _not_an_image(data, name) from None
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(name, str(exc).split(" could be")[0], "raise the pixel limit only for files you trust") from None
+        except Image.DecompressionBombError as exc:  # Pillow's own, higher limit
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            declared = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+            raise ImageTooLargeError(name, f"declares {declared}, over the limit of {max_pixels:,} pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageLoadError(name, f"has a corrupt header: {exc}") from None
         width, height = image.size
@@ -195,7 +198,7 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         if width * height > max_pixels:
             raise ImageTooLargeError(
                 name,
-                f"declares {_size_text(width, height)}, over the limit of {max_pixels:,} pixels",
+                f"declares {_size_text(width, height)} = {width * height:,} pixels, over the limit of {max_pixels:,} pixels",
                 "raise --max-pixels (max_pixels=) only for files you trust",
             )
         try:

@@ -6,7 +6,8 @@ MNIST's own recipe (LeCun et al. 1998), applied to the ink that
 1. crop the digit and turn its ink contrast into pen coverage in [0, 1];
 2. if the pen was much thinner or thicker than MNIST's pens, redraw the
    skeleton with a pen of the nearest MNIST width (10th to 90th percentile of
-   MNIST's stroke widths, relative to the box);
+   MNIST's stroke widths, relative to the digit's size), so thin ballpoints and
+   fat markers come out as thick as MNIST strokes;
 3. optionally deskew (second moments);
 4. fit into a ``box`` x ``box`` square (``box = size * 20 / 28``) keeping the
    aspect ratio, shrinking with area averaging (anti-aliasing);
@@ -108,12 +109,14 @@ def _coverage(ink: np.ndarray, region: DigitRegion, threshold: float) -> np.ndar
     strokes = ink_crop[region.mask[y0:y1, x0:x1]]
     core = max(float(np.percentile(strokes, 90)), threshold) if strokes.size else threshold
     coverage = np.clip((ink_crop - 0.25 * core) / (0.5 * core), 0.0, 1.0) * own
+    # The mask has the last word inside the digit (strokes mended across ruled lines).
+    coverage = np.maximum(coverage, region.mask[y0:y1, x0:x1])
     # Room on every side, so a thicker redrawn pen still fits.
     return np.pad(coverage.astype(np.float32), pad)
 
 
 def _even_strokes(coverage: np.ndarray) -> np.ndarray:
-    """Redraw strokes much thinner or thicker than MNIST's with an MNIST-like pen."""
+    """Redraw strokes much thinner or thicker than MNIST's with the nearest MNIST-like pen."""
     binary = coverage > 0.5
     box = bounding_box(binary)
     if box is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["ink_on_paper", "random_photo"]
+__all__ = ["ink_on_paper", "random_photo", "sheet_photo"]
 
 _PAPERS = {
     "white": (238, 238, 235),
@@ -139,4 +139,40 @@ def random_photo(digit: np.ndarray, rng: np.random.Generator, *, side: int = 480
     photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     quality = int(rng.integers(45, 95))
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def sheet_photo(rows: list[list[np.ndarray]], rng: np.random.Generator, *, cell: int = 110) -> np.ndarray:
+    """A photo of a sheet with several digits written in rows.
+
+    Parameters
+    ----------
+    rows : list of list of (M, N) ndarray of uint8
+        The digits (bright on black) of each row, left to right.
+    rng : numpy.random.Generator
+        Source of the small random offsets, light and noise.
+    cell : int, optional
+        Pixels per digit position.
+
+    Returns
+    -------
+    photo : (H, W, 3) ndarray of uint8
+    """
+    columns = max(len(row) for row in rows)
+    height, width = cell * (len(rows) + 1), cell * (columns + 1)
+    alpha = np.zeros((height, width), np.float32)
+    for r, row in enumerate(rows):
+        for c, digit in enumerate(row):
+            ink = _ink_alpha(digit, cell * 0.75 / digit.shape[0], 1.0, None)
+            top = int(cell * (r + 0.5) + rng.integers(-6, 7))
+            left = int(cell * (c + 0.5) + rng.integers(-6, 7))
+            patch = alpha[top : top + ink.shape[0], left : left + ink.shape[1]]
+            np.maximum(patch, ink[: patch.shape[0], : patch.shape[1]], out=patch)
+    paper = np.array((236, 233, 225), np.float32)
+    image = paper * (1 - alpha[..., None] * 0.9) + np.array((30, 40, 110), np.float32) * alpha[..., None] * 0.9
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    image *= (1.0 - 0.25 * xx / width - 0.1 * yy / height)[..., None]
+    image += rng.normal(0, 3.0, image.shape).astype(np.float32)
+    photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
