@@ -87,12 +87,9 @@ class Batch:
         if not self.failures:
             err_console.print(f"{verb} {self.done} of {self.total} input(s).")
             return EXIT_OK
-        from rich.table import Table
-
-        table = Table("input", "problem", title=f"{len(self.failures)} input(s) failed", title_justify="left")
+        err_console.print(f"[red]{len(self.failures)} input(s) failed:[/red]")
         for source, reason in self.failures:
-            table.add_row(source, reason)
-        err_console.print(table)
+            err_console.print(f"  {source}: {reason}", markup=False)
         err_console.print(f"{verb} {self.done} of {self.total} input(s); [red]{len(self.failures)} failed[/red].")
         return EXIT_FAILED
 

@@ -32,7 +32,7 @@ def test_normalize_returns_float32_unit_range_of_requested_size(digit_page, size
 
 def test_normalize_fits_digit_into_mnist_box_with_mass_centered(digit_page):
     out = leafprep.normalize(digit_page)
-    x, y, w, h = bounding_box(out, 0.0)
+    _, _, w, h = bounding_box(out, 0.0)
     assert max(w, h) == 20
     total = out.sum()
     cy = (out.sum(axis=1) * np.arange(28)).sum() / total
