@@ -117,18 +117,19 @@ def detect_polarity(rgb: np.ndarray) -> str:
     Returns
     -------
     polarity : {"dark", "light"}
-        Once the light is flattened (grey level minus a heavy blur of it), the
-        paper is the bulk of the values and the ink stands out on one side:
-        the side whose values lie further beyond the paper's spread wins.
+        The grey levels minus their median over a window larger than any
+        stroke leave the paper near zero, shadows included (a median keeps
+        straight shadow edges where they are), and the ink on one side: the side
+        whose values reach further beyond the paper's spread wins.
     """
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    sigma = max(gray.shape) / 12.0
-    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA) if min(gray.shape) >= 64 else gray
-    light = cv2.GaussianBlur(small, (0, 0), sigma * small.shape[0] / gray.shape[0])
-    light = cv2.resize(light, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    flat = (gray - light) / 255.0
-    deviation = flat - float(np.median(_sample(flat)))
-    spread = max(0.08, 6.0 * 1.4826 * float(np.median(np.abs(_sample(deviation)))))
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = 400.0 / max(gray.shape)
+    if scale < 1.0:
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    paper = cv2.medianBlur(gray, _odd(max(gray.shape) / 4.0))
+    deviation = (gray.astype(np.float32) - paper.astype(np.float32)) / 255.0
+    spread = max(0.03, 4.0 * 1.4826 * float(np.median(np.abs(deviation))))
     darker = float(np.clip(-deviation - spread, 0.0, None).sum())
     lighter = float(np.clip(deviation - spread, 0.0, None).sum())
     return "dark" if darker >= lighter else "light"
