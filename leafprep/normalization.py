@@ -147,8 +147,18 @@ def _finish(coverage: np.ndarray, size: int, deskew: bool) -> np.ndarray:
     return result.astype(np.float32)
 
 
+# Pen coverage is kept at most this many times the output box: enough to
+# anti-alias the final shrink, and it bounds the cost of the skeleton.
+OVERSAMPLING = 6
+
+
 def _digit_image(ink: np.ndarray, region: DigitRegion, threshold: float, size: int, deskew: bool) -> tuple[np.ndarray, np.ndarray]:
-    coverage = _even_strokes(_coverage(ink, region, threshold))
+    coverage = _coverage(ink, region, threshold)
+    scale = OVERSAMPLING * box_size_for(size) / max(region.box[2], region.box[3])
+    if scale < 1.0:
+        shape = (max(1, round(coverage.shape[1] * scale)), max(1, round(coverage.shape[0] * scale)))
+        coverage = cv2.resize(coverage, shape, interpolation=cv2.INTER_AREA)
+    coverage = _even_strokes(coverage)
     return _finish(coverage, size, deskew), coverage
 
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The two quick-start commands of the README, and what CI runs.
+#   bash scripts/dev.sh demo   set up .venv and run the main job on sample_data/
+#   bash scripts/dev.sh test   set up .venv and run lint, types and the test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+setup() {
+    if [ ! -x .venv/bin/python ]; then
+        "$PYTHON" -m venv .venv
+    fi
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e "$1"
+}
+
+case "${1:-}" in
+demo)
+    setup .
+    rm -rf out/demo
+    echo "== Normalising the sample photos in sample_data/digits (results in out/demo/digits)"
+    .venv/bin/leafprep normalize sample_data/digits --out out/demo/digits
+    echo "== One photo, every stage (out/demo/steps.png), and the result as the network sees it"
+    .venv/bin/leafprep normalize sample_data/digits/7/photo-1.jpg --out out/demo/seven.png --steps out/demo/steps.png --preview
+    echo "== Every digit of a sheet, in reading order (out/demo/sheet)"
+    .venv/bin/leafprep normalize sample_data/sheets/sheet-0123456789.jpg --all --out out/demo/sheet
+    ;;
+test)
+    setup ".[dev]"
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    .venv/bin/mypy
+    .venv/bin/python -m pytest
+    ;;
+*)
+    echo "usage: bash scripts/dev.sh demo|test" >&2
+    exit 2
+    ;;
+esac
