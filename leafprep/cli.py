@@ -191,6 +191,7 @@ def normalize(
     file_format: Annotated[str, typer.Option("--format", help="File type written into an output folder: png or npy.")] = "png",
     preview: Annotated[bool, typer.Option(help="Print each result as a block-character picture.")] = False,
     steps: Annotated[Optional[Path], typer.Option(help="Write a picture of every stage: a .png/.svg/.pdf file (one input) or a folder.")] = None,
+    contact_sheet: Annotated[Optional[Path], typer.Option("--contact-sheet", help="Write one PNG with every photo beside its result.")] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
     """Normalise photos of handwritten digits into MNIST-style images.
@@ -216,6 +217,8 @@ def normalize(
 
     from . import normalization
 
+    sheet_entries: list[tuple[str, np.ndarray | None, np.ndarray]] = []
+
     def show(name: str, image: np.ndarray) -> None:
         if preview:
             from .figures import text_preview
@@ -229,10 +232,14 @@ def normalize(
             for index, digit in enumerate(digits):
                 write_image(outputs.path(item, index), digit.image)
                 show(f"{item.path} #{index} at x={digit.box[0]} y={digit.box[1]}", digit.image)
+                if contact_sheet is not None:
+                    sheet_entries.append((f"{item.relative.stem} #{index}", None, digit.image))
             return
         result = normalization.normalize_steps(item.path, kind.value, size, deskew=deskew, max_pixels=max_pixels)
         write_image(outputs.path(item), result.result)
         show(str(item.path), result.result)
+        if contact_sheet is not None:
+            sheet_entries.append((str(item.relative), _small(result.photo), result.result))
         if steps_outputs is not None:
             from .figures import save_steps
 
@@ -245,10 +252,28 @@ def normalize(
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    if contact_sheet is not None and sheet_entries:
+        from PIL import Image
+
+        from .figures import contact_sheet as make_sheet
+
+        contact_sheet.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(make_sheet(sheet_entries)).save(contact_sheet)
+        err_console.print(f"Contact sheet in {contact_sheet}")
     code = batch.report("Normalised")
     if batch.done:
         err_console.print(f"Results in {out}")
     raise typer.Exit(code)
+
+
+def _small(photo: np.ndarray, side: int = 224) -> np.ndarray:
+    """A thumbnail of a photo, so that a contact sheet of a big batch stays small in memory."""
+    import cv2
+
+    scale = side / max(photo.shape[:2])
+    if scale >= 1:
+        return photo
+    return cv2.resize(photo, (max(1, round(photo.shape[1] * scale)), max(1, round(photo.shape[0] * scale))), interpolation=cv2.INTER_AREA)
 
 
 def run() -> None:

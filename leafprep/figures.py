@@ -12,7 +12,7 @@ from .normalization import DigitSteps
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["steps_figure", "save_steps", "text_preview"]
+__all__ = ["contact_sheet", "save_steps", "steps_figure", "text_preview"]
 
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
@@ -84,3 +84,53 @@ def steps_figure(steps: DigitSteps, title: str = "") -> Figure:
 def save_steps(steps: DigitSteps, path: str | os.PathLike[str], title: str = "") -> None:
     """Write :func:`steps_figure` to ``path`` (PNG, SVG or PDF by extension)."""
     steps_figure(steps, title).savefig(path, dpi=100)
+
+
+def _thumbnail(image: np.ndarray, tile: int) -> np.ndarray:
+    """Fit ``image`` (grey in [0, 1] or RGB uint8) into a ``tile`` x ``tile`` RGB square."""
+    import cv2
+
+    if image.ndim == 2:
+        image = np.repeat(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    height, width = image.shape[:2]
+    scale = tile / max(height, width)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
+    resized = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation)
+    square = np.full((tile, tile, 3), 255, np.uint8)
+    top, left = (tile - resized.shape[0]) // 2, (tile - resized.shape[1]) // 2
+    square[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return square
+
+
+def contact_sheet(entries: list[tuple[str, np.ndarray | None, np.ndarray]], *, tile: int = 112, columns: int = 5) -> np.ndarray:
+    """One picture of many results, to check a batch at a glance.
+
+    Parameters
+    ----------
+    entries : list of (str, ndarray or None, ndarray)
+        A caption, the photo (RGB uint8, or None) and the normalised result
+        (grey in [0, 1]) of each input.
+    tile : int, optional
+        Side of each thumbnail in pixels.
+    columns : int, optional
+        Entries per row.
+
+    Returns
+    -------
+    sheet : (H, W, 3) ndarray of uint8
+        Each entry is its photo beside its result, with the caption below.
+    """
+    import cv2
+
+    caption = 18
+    cell_w, cell_h = 2 * tile + 8, tile + caption + 8
+    rows = max(1, -(-len(entries) // columns))
+    sheet = np.full((rows * cell_h, min(columns, max(1, len(entries))) * cell_w, 3), 255, np.uint8)
+    for index, (text, photo, result) in enumerate(entries):
+        top, left = (index // columns) * cell_h + 4, (index % columns) * cell_w + 4
+        if photo is not None:
+            sheet[top : top + tile, left : left + tile] = _thumbnail(photo, tile)
+        sheet[top : top + tile, left + tile : left + 2 * tile] = _thumbnail(result, tile)
+        label = text if len(text) <= 30 else "..." + text[-27:]
+        cv2.putText(sheet, label, (left, top + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet

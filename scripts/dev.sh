@@ -18,8 +18,8 @@ case "${1:-}" in
 demo)
     setup .
     rm -rf out/demo
-    echo "== Normalising the sample photos in sample_data/digits (results in out/demo/digits)"
-    .venv/bin/leafprep normalize sample_data/digits --out out/demo/digits
+    echo "== Normalising the sample photos in sample_data/digits (results in out/demo/digits, all at a glance in out/demo/contact-sheet.png)"
+    .venv/bin/leafprep normalize sample_data/digits --out out/demo/digits --contact-sheet out/demo/contact-sheet.png
     echo "== One photo, every stage (out/demo/steps.png), and the result as the network sees it"
     .venv/bin/leafprep normalize sample_data/digits/7/photo-1.jpg --out out/demo/seven.png --steps out/demo/steps.png --preview
     echo "== Every digit of a sheet, in reading order (out/demo/sheet)"

@@ -194,3 +194,13 @@ def test_help_and_normalize_do_not_import_tensorflow(photo, tmp_path):
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     assert run_python(code) == "False False"
+
+
+def test_normalize_contact_sheet_shows_every_input(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(encode(page_with_digit(), "PNG"))
+    sheet = tmp_path / "sheet.png"
+    result = invoke("normalize", tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png", "--out", tmp_path / "o", "--contact-sheet", sheet)
+    assert result.exit_code == 0
+    picture = np.asarray(Image.open(sheet))
+    assert picture.shape[0] < picture.shape[1] and picture.shape[1] >= 3 * 2 * 112

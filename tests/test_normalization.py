@@ -182,3 +182,17 @@ def test_every_real_digit_photo_normalises():
     for photo in photos:
         out = leafprep.normalize(photo)
         assert out.shape == (28, 28) and out.max() == 1.0
+
+
+def test_normalize_all_reads_real_sheet_photo_in_reading_order():
+    sheet = SHARED / "digit_photos" / "_multi_digit" / "dcdl-mwu__raw.jpg"
+    if not sheet.exists():
+        pytest.skip("../shared/data/digit_photos is not here")
+    digits = leafprep.normalize_all(sheet)
+    assert len(digits) == 10  # 0 1 2 / 3 4 5 / 6 7 8 / 9
+    ys = [d.box[1] + d.box[3] / 2 for d in digits]
+    xs = [d.box[0] + d.box[2] / 2 for d in digits]
+    for row in (slice(0, 3), slice(3, 6), slice(6, 9)):
+        assert xs[row] == sorted(xs[row])
+        assert np.ptp(ys[row]) < 100
+    assert ys[0] < ys[3] < ys[6] < ys[9]
