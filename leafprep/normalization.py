@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import NothingFoundError
 from .geometry import (
     bounding_box,
     box_size_for,
@@ -37,8 +36,8 @@ from .geometry import (
 from .geometry import (
     deskew as deskew_image,
 )
-from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
-from .segmentation import WORK_SIDE, DigitRegion, _digit_regions, ink_threshold, validate_kind, working_image
+from .loading import DEFAULT_MAX_PIXELS, ImageSource
+from .segmentation import WORK_SIDE, DigitAnalysis, DigitRegion, analyse_digits, validate_kind
 
 __all__ = ["Digit", "DigitSteps", "normalize", "normalize_all", "normalize_steps", "STROKE_RANGE"]
 
@@ -162,9 +161,10 @@ def _digit_image(ink: np.ndarray, region: DigitRegion, threshold: float, size: i
     return _finish(coverage, size, deskew), coverage
 
 
-def _check_size(size: int) -> int:
-    box_size_for(size)  # validates
-    return int(size)
+def _analyse(source: ImageSource, kind: str, size: int, max_pixels: int) -> DigitAnalysis:
+    validate_kind(kind)
+    box_size_for(size)  # validates size
+    return analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
 
 
 def normalize_steps(
@@ -184,14 +184,10 @@ def normalize_steps(
     steps : DigitSteps
         ``steps.result`` equals ``normalize(source, kind, size, deskew=deskew)``.
     """
-    validate_kind(kind)
-    size = _check_size(size)
-    loaded = _load(source, max_pixels=max_pixels, min_side=_min_side(size))
-    work = working_image(loaded.rgb)
-    ink, mask, regions, polarity = _digit_regions(work, loaded.name)
-    threshold = ink_threshold(ink)
-    result, crop = _digit_image(ink, regions[0], threshold, size, deskew)
-    return DigitSteps(work, 1.0 - ink, mask, regions[0].mask, crop, result, polarity)
+    found = _analyse(source, kind, size, max_pixels)
+    best = found.regions[0]
+    result, crop = _digit_image(found.ink, best, found.threshold, size, deskew)
+    return DigitSteps(found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, found.polarity)
 
 
 def normalize(
@@ -295,20 +291,11 @@ def normalize_all(
     ImageLoadError, NothingFoundError, ParameterError
         As for :func:`normalize`.
     """
-    validate_kind(kind)
-    size = _check_size(size)
-    loaded = _load(source, max_pixels=max_pixels, min_side=_min_side(size))
-    work = working_image(loaded.rgb)
-    ink, _, regions, _ = _digit_regions(work, loaded.name)
-    threshold = ink_threshold(ink)
-    chosen = _reading_order(_sheet_digits(regions))
-    if not chosen:
-        raise NothingFoundError(loaded.name, "no digit found")
-    scale_y = loaded.full_shape[0] / work.shape[0]
-    scale_x = loaded.full_shape[1] / work.shape[1]
+    found = _analyse(source, kind, size, max_pixels)
+    scale_y, scale_x = found.scale
     digits = []
-    for region in chosen:
-        image, _ = _digit_image(ink, region, threshold, size, deskew)
+    for region in _reading_order(_sheet_digits(found.regions)):
+        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew)
         x, y, w, h = region.box
         box = (int(round(x * scale_x)), int(round(y * scale_y)), int(round(w * scale_x)), int(round(h * scale_y)))
         digits.append(Digit(image, box))

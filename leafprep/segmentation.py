@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from .errors import NothingFoundError, ParameterError
-from .loading import ImageSource, _load
+from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
 
-__all__ = ["KINDS", "segment", "ink_map", "ink_mask", "find_digits", "DigitRegion"]
+__all__ = ["KINDS", "segment", "ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "DigitRegion", "DigitAnalysis"]
 
 #: Kinds of object leafprep segments.  ``"leaf"`` arrives with leaf segmentation.
 KINDS = ("digit",)
@@ -343,18 +343,38 @@ def find_digits(ink: np.ndarray, mask: np.ndarray) -> list[DigitRegion]:
     return regions
 
 
-def _digit_regions(rgb: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, list[DigitRegion], str]:
-    ink, polarity = ink_map(rgb)
-    mask = ink_mask(ink)
+@dataclass(frozen=True)
+class DigitAnalysis:
+    """What segmentation found in a working image: every stage the normaliser needs."""
+
+    photo: np.ndarray  # (M, N, 3) uint8, the working image
+    ink: np.ndarray  # (M, N) float32 contrast
+    threshold: float
+    mask: np.ndarray  # (M, N) bool, all ink
+    regions: list[DigitRegion]  # best first, never empty
+    polarity: str
+    scale: tuple[float, float]  # (y, x) factors from working to full-size pixels
+
+
+def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> DigitAnalysis:
+    """Load ``source`` and find its digits; raise :class:`NothingFoundError` if there are none."""
+    loaded = _load(source, max_pixels=max_pixels, min_side=min_side)
+    work = working_image(loaded.rgb)
+    ink, polarity = ink_map(work)
+    threshold = ink_threshold(ink)
+    mask = ink_mask(ink, threshold)
     regions = find_digits(ink, mask)
     if not regions:
         raise NothingFoundError(
-            name, "no digit found: the image holds no marks that stand out from the paper", "photograph the digit closer, in even light"
+            loaded.name,
+            "no digit found: the image holds no marks that stand out from the paper",
+            "photograph the digit closer, in even light",
         )
-    return ink, mask, regions, polarity
+    scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
+    return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale)
 
 
-def segment(source: ImageSource, kind: str = "digit", *, max_pixels: int | None = None) -> np.ndarray:
+def segment(source: ImageSource, kind: str = "digit", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Mask of the object in a photo.
 
     Parameters
@@ -379,14 +399,11 @@ def segment(source: ImageSource, kind: str = "digit", *, max_pixels: int | None 
     NothingFoundError
         No digit stands out from the paper.
     """
-    from .loading import DEFAULT_MAX_PIXELS
-
     validate_kind(kind)
-    loaded = _load(source, max_pixels=max_pixels or DEFAULT_MAX_PIXELS, min_side=WORK_SIDE // 2)
-    work = working_image(loaded.rgb)
-    _, _, regions, _ = _digit_regions(work, loaded.name)
-    mask = regions[0].mask.astype(np.uint8) * 255
-    height, width = loaded.full_shape
+    analysis = analyse_digits(source, max_pixels=max_pixels, min_side=WORK_SIDE // 2)
+    mask = analysis.regions[0].mask.astype(np.uint8) * 255
+    height = round(mask.shape[0] * analysis.scale[0])
+    width = round(mask.shape[1] * analysis.scale[1])
     if mask.shape != (height, width):
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
     return mask > 127
