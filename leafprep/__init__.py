@@ -20,13 +20,14 @@ from .errors import (
     ImageLoadError,
     ImageTooLargeError,
     LeafprepError,
+    LeafprepWarning,
     NothingFoundError,
     ParameterError,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loading import DEFAULT_MAX_PIXELS, load_image  # noqa: F401
-    from .normalization import Digit, DigitSteps, normalize, normalize_all, normalize_steps  # noqa: F401
+    from .normalization import Digit, Steps, detect_kind, normalize, normalize_all, normalize_steps  # noqa: F401
     from .segmentation import segment  # noqa: F401
 
 _LAZY = {
@@ -36,13 +37,15 @@ _LAZY = {
     "normalize_all": "normalization",
     "normalize_steps": "normalization",
     "Digit": "normalization",
-    "DigitSteps": "normalization",
+    "Steps": "normalization",
+    "detect_kind": "normalization",
     "segment": "segmentation",
 }
 
 __all__ = [
     "__version__",
     "LeafprepError",
+    "LeafprepWarning",
     "ImageLoadError",
     "ImageTooLargeError",
     "NothingFoundError",

@@ -13,6 +13,7 @@ __all__ = [
     "ImageTooLargeError",
     "NothingFoundError",
     "ParameterError",
+    "LeafprepWarning",
 ]
 
 
@@ -53,3 +54,20 @@ class NothingFoundError(LeafprepError):
 
 class ParameterError(LeafprepError, ValueError):
     """An argument is outside the values a function accepts."""
+
+
+class LeafprepWarning(UserWarning):
+    """Something the user should know about an input that was still processed.
+
+    Parameters
+    ----------
+    source : str
+        The input the warning is about.
+    message : str
+        What happened, e.g. "the leaf touches the image border".
+    """
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        self.message = message
+        super().__init__(f"{source}: {message}")

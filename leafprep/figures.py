@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .normalization import DigitSteps
+from .normalization import Steps
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -41,12 +41,12 @@ def text_preview(image: np.ndarray) -> str:
     return "\n".join("".join(_RAMP[v] * 2 for v in row) for row in levels)
 
 
-def steps_figure(steps: DigitSteps, title: str = "") -> Figure:
+def steps_figure(steps: Steps, title: str = "") -> Figure:
     """A matplotlib figure with one panel per stage: photo, flattened light, mask, crop, result.
 
     Parameters
     ----------
-    steps : DigitSteps
+    steps : Steps
         From :func:`leafprep.normalize_steps`.
     title : str, optional
         Shown above the panels (the file name, say).
@@ -57,31 +57,32 @@ def steps_figure(steps: DigitSteps, title: str = "") -> Figure:
     """
     from matplotlib.figure import Figure
 
-    mask_view = np.zeros(steps.mask.shape + (3,), dtype=np.float32)
+    mask_view = np.zeros((*steps.mask.shape, 3), dtype=np.float32)
     mask_view[steps.mask] = (0.45, 0.45, 0.45)
-    mask_view[steps.digit_mask] = (1.0, 1.0, 1.0)
+    mask_view[steps.chosen] = (1.0, 1.0, 1.0)
+    leaf = steps.kind == "leaf"
     panels = [
         ("photo", steps.photo, None),
-        ("light corrected", steps.flattened, "gray"),
-        ("mask (chosen: white)", mask_view, None),
-        ("crop (pen coverage)", steps.crop, "gray"),
+        ("distance from background" if leaf else "light corrected", steps.evidence, "magma" if leaf else "gray"),
+        (f"mask (chosen {steps.kind}: white)", mask_view, None),
+        ("crop", steps.crop, "gray"),
         (f"result {steps.result.shape[0]}x{steps.result.shape[1]}", steps.result, "gray"),
     ]
     figure = Figure(figsize=(3.0 * len(panels), 3.4), layout="constrained")
     axes = figure.subplots(1, len(panels))
     for ax, (label, image, cmap) in zip(axes, panels):
-        if cmap:
+        if cmap and image.ndim == 2:
             ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
         else:
             ax.imshow(image, interpolation="nearest")
         ax.set_title(label, fontsize=10)
         ax.set_axis_off()
     if title:
-        figure.suptitle(f"{title}  (ink {'darker' if steps.polarity == 'dark' else 'lighter'} than paper)", fontsize=10)
+        figure.suptitle("; ".join([title, *steps.notes]), fontsize=10)
     return figure
 
 
-def save_steps(steps: DigitSteps, path: str | os.PathLike[str], title: str = "") -> None:
+def save_steps(steps: Steps, path: str | os.PathLike[str], title: str = "") -> None:
     """Write :func:`steps_figure` to ``path`` (PNG, SVG or PDF by extension)."""
     steps_figure(steps, title).savefig(path, dpi=100)
 
@@ -90,8 +91,10 @@ def _thumbnail(image: np.ndarray, tile: int) -> np.ndarray:
     """Fit ``image`` (grey in [0, 1] or RGB uint8) into a ``tile`` x ``tile`` RGB square."""
     import cv2
 
+    if image.dtype != np.uint8:
+        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     if image.ndim == 2:
-        image = np.repeat(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        image = np.repeat(image[:, :, None], 3, axis=2)
     height, width = image.shape[:2]
     scale = tile / max(height, width)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST

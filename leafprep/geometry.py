@@ -16,11 +16,25 @@ __all__ = [
     "stroke_width",
     "render_strokes",
     "box_size_for",
+    "main_axis_angle",
+    "rotate",
+    "MNIST_MARGIN",
 ]
 
 
-def box_size_for(size: int, box_fraction: float = 20 / 28) -> int:
+#: MNIST's margin: a 20x20 box in a 28x28 image leaves 4/28 of the side on each side.
+MNIST_MARGIN = 4 / 28
+
+
+def box_size_for(size: int, margin: float = MNIST_MARGIN) -> int:
     """Side of the box an object is fitted into for an output of ``size`` pixels.
+
+    Parameters
+    ----------
+    size : int
+        Side of the output, at least 4.
+    margin : float, optional
+        Empty border on each side as a fraction of ``size``, in [0, 0.5).
 
     Examples
     --------
@@ -28,10 +42,14 @@ def box_size_for(size: int, box_fraction: float = 20 / 28) -> int:
     20
     >>> box_size_for(56)
     40
+    >>> box_size_for(64, margin=0.0)
+    64
     """
     if size < 4:
         raise ParameterError("size", f"size must be at least 4 pixels, got {size}")
-    return max(1, int(round(size * box_fraction)))
+    if not 0.0 <= margin < 0.5:
+        raise ParameterError("margin", f"margin must be in [0, 0.5), got {margin}")
+    return max(1, int(round(size * (1.0 - 2.0 * margin))))
 
 
 def bounding_box(image: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int] | None:
@@ -89,7 +107,7 @@ def fit_to_box(image: np.ndarray, box: int) -> np.ndarray:
     return cv2.resize(image.astype(np.float32), (new_w, new_h), interpolation=interpolation)
 
 
-def center_by_mass(image: np.ndarray, size: int) -> np.ndarray:
+def center_by_mass(image: np.ndarray, size: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Place ``image`` in a ``size`` x ``size`` canvas with its centre of mass at the centre.
 
     The translation is rounded to whole pixels (as in MNIST); ink pushed off the
@@ -97,24 +115,27 @@ def center_by_mass(image: np.ndarray, size: int) -> np.ndarray:
 
     Parameters
     ----------
-    image : (M, N) ndarray of float32
-        Non-negative weights, at most ``size`` on each side.
+    image : (M, N) or (M, N, C) ndarray of float32
+        At most ``size`` on each side.
     size : int
+    weights : (M, N) ndarray, optional
+        Mass of each pixel; ``image`` itself (which must then be 2-D) by default.
 
     Returns
     -------
-    canvas : (size, size) ndarray of float32
+    canvas : (size, size) or (size, size, C) ndarray of float32
     """
-    height, width = image.shape
-    total = float(image.sum())
+    height, width = image.shape[:2]
+    mass = image if weights is None else weights
+    total = float(mass.sum())
     if total <= 0.0:
         cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
     else:
-        cy = float((image.sum(axis=1) * np.arange(height)).sum() / total)
-        cx = float((image.sum(axis=0) * np.arange(width)).sum() / total)
+        cy = float((mass.sum(axis=1) * np.arange(height)).sum() / total)
+        cx = float((mass.sum(axis=0) * np.arange(width)).sum() / total)
     top = int(np.floor(size / 2.0 - cy + 0.5))
     left = int(np.floor(size / 2.0 - cx + 0.5))
-    canvas = np.zeros((size, size), dtype=np.float32)
+    canvas = np.zeros((size, size, *image.shape[2:]), dtype=np.float32)
     y0, x0 = max(0, top), max(0, left)
     y1, x1 = min(size, top + height), min(size, left + width)
     if y1 > y0 and x1 > x0:
@@ -197,3 +218,53 @@ def render_strokes(mask: np.ndarray, width: float) -> np.ndarray:
         return mask.astype(np.float32)
     distance = cv2.distanceTransform((~skeleton).astype(np.uint8), cv2.DIST_L2, 5)
     return np.clip(width / 2.0 + 0.5 - distance, 0.0, 1.0).astype(np.float32)
+
+
+def main_axis_angle(mask: np.ndarray) -> float:
+    """Angle in degrees of the main axis of ``mask`` (image moments), counter-clockwise from the x axis.
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray
+
+    Returns
+    -------
+    angle : float
+        In (-90, 90]; 0 for a horizontal shape, 90 for a vertical one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bar = np.zeros((20, 20)); bar[2:18, 9:11] = 1
+    >>> round(main_axis_angle(bar))
+    90
+    """
+    m = cv2.moments(mask.astype(np.float32))
+    if m["m00"] == 0:
+        return 0.0
+    # Image rows grow downwards, so the y axis is flipped for a counter-clockwise angle.
+    angle = 0.5 * np.degrees(np.arctan2(-2.0 * m["mu11"], m["mu20"] - m["mu02"]))
+    return float(angle if angle > -90 else angle + 180)
+
+
+def rotate(image: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate ``image`` counter-clockwise by ``angle`` degrees on a canvas large enough to hold it.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, C) ndarray of float32
+    angle : float
+
+    Returns
+    -------
+    rotated : ndarray of float32
+        Zero outside the rotated image.
+    """
+    height, width = image.shape[:2]
+    radians = np.radians(angle)
+    new_w = int(np.ceil(abs(width * np.cos(radians)) + abs(height * np.sin(radians))))
+    new_h = int(np.ceil(abs(width * np.sin(radians)) + abs(height * np.cos(radians))))
+    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, 1.0)
+    matrix[0, 2] += (new_w - width) / 2.0
+    matrix[1, 2] += (new_h - height) / 2.0
+    return cv2.warpAffine(image.astype(np.float32), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0.0)

@@ -1,6 +1,6 @@
 """MNIST-style normalisation: from a photo to a centred ``size`` x ``size`` image.
 
-MNIST's own recipe (LeCun et al. 1998), applied to the ink that
+Digits follow MNIST's own recipe (LeCun et al. 1998), applied to the ink that
 :mod:`leafprep.segmentation` finds:
 
 1. crop the digit and turn its ink contrast into pen coverage in [0, 1];
@@ -14,36 +14,54 @@ MNIST's own recipe (LeCun et al. 1998), applied to the ink that
 5. translate so that the centre of mass lies at the centre of the
    ``size`` x ``size`` image.
 
-The result is float32 in [0, 1], ink bright on black, like MNIST.
+Leaves follow the same recipe on the leaf's mask, with an optional rotation
+that stands the main axis upright, petiole down, and three renderings: the
+silhouette, the leaf's grey texture bright on black, or its colours on black.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from .errors import ParameterError
 from .geometry import (
+    MNIST_MARGIN,
     bounding_box,
     box_size_for,
     center_by_mass,
     crop_to_content,
     fit_to_box,
+    main_axis_angle,
     render_strokes,
+    rotate,
     stroke_width,
 )
 from .geometry import (
     deskew as deskew_image,
 )
-from .loading import DEFAULT_MAX_PIXELS, ImageSource
-from .segmentation import WORK_SIDE, DigitAnalysis, DigitRegion, analyse_digits, validate_kind
+from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
+from .segmentation import (
+    KINDS,
+    LEAF_WORK_SIDE,
+    WORK_SIDE,
+    DigitRegion,
+    analyse_digits,
+    analyse_leaf,
+    validate_kind,
+    working_image,
+)
 
-__all__ = ["Digit", "DigitSteps", "normalize", "normalize_all", "normalize_steps", "STROKE_RANGE"]
+__all__ = ["Digit", "Steps", "MODES", "STROKE_RANGE", "detect_kind", "normalize", "normalize_all", "normalize_steps"]
 
 #: Stroke widths MNIST digits have, as a fraction of the digit's longer side
 #: (10th and 90th percentile over MNIST test digits, measured at half intensity).
 STROKE_RANGE = (0.097, 0.185)
+
+#: What a leaf becomes: its mask, its grey texture bright on black, or its colours on black.
+MODES = ("silhouette", "gray", "rgb")
 
 
 @dataclass(frozen=True)
@@ -63,34 +81,39 @@ class Digit:
 
 
 @dataclass(frozen=True)
-class DigitSteps:
-    """Every stage of the normalisation of one digit, for pictures and debugging.
+class Steps:
+    """Every stage of a normalisation, for pictures and debugging.
 
     Attributes
     ----------
+    kind : {"digit", "leaf"}
+        What was normalised (what ``kind="auto"`` chose).
     photo : (M, N, 3) ndarray of uint8
         The upright photo at working resolution.
-    flattened : (M, N) ndarray of float32
-        The photo with the paper and its light removed: ``1 - ink contrast``.
+    evidence : (M, N) ndarray of float32
+        What the mask was cut from, in [0, 1]: for digits the photo with the
+        paper and its light removed (``1 - ink contrast``); for leaves the
+        distance from the background colours (scaled).
     mask : (M, N) ndarray of bool
-        All ink found.
-    digit_mask : (M, N) ndarray of bool
-        The ink of the chosen digit.
-    crop : (P, Q) ndarray of float32
-        Pen coverage of the digit, after stroke-width correction.
-    result : (size, size) ndarray of float32
-        The normalised digit.
-    polarity : {"dark", "light"}
-        Whether the ink was darker or lighter than the paper.
+        Everything found (all ink, all objects).
+    chosen : (M, N) ndarray of bool
+        The digit's ink, or the leaf.
+    crop : (P, Q) or (P, Q, 3) ndarray of float32
+        The object before it is fitted into the box.
+    result : (size, size) or (size, size, 3) ndarray of float32
+        The normalised image.
+    notes : list of str
+        What the user should know (polarity, leaf cut by the border...).
     """
 
+    kind: str
     photo: np.ndarray
-    flattened: np.ndarray
+    evidence: np.ndarray
     mask: np.ndarray
-    digit_mask: np.ndarray
+    chosen: np.ndarray
     crop: np.ndarray
     result: np.ndarray
-    polarity: str
+    notes: list[str] = field(default_factory=list)
 
 
 def _min_side(size: int) -> int:
@@ -132,13 +155,13 @@ def _even_strokes(coverage: np.ndarray) -> np.ndarray:
     return render_strokes(binary, pen)
 
 
-def _finish(coverage: np.ndarray, size: int, deskew: bool) -> np.ndarray:
+def _finish(coverage: np.ndarray, size: int, deskew: bool, margin: float) -> np.ndarray:
     if deskew:
         coverage = deskew_image(coverage)
     content = crop_to_content(coverage, 0.02)
     if content.size == 0:
         return np.zeros((size, size), dtype=np.float32)
-    fitted = np.clip(fit_to_box(content, box_size_for(size)), 0.0, 1.0)
+    fitted = np.clip(fit_to_box(content, box_size_for(size, margin)), 0.0, 1.0)
     result = center_by_mass(fitted, size)
     peak = float(result.max())
     if peak > 0:
@@ -151,20 +174,108 @@ def _finish(coverage: np.ndarray, size: int, deskew: bool) -> np.ndarray:
 OVERSAMPLING = 6
 
 
-def _digit_image(ink: np.ndarray, region: DigitRegion, threshold: float, size: int, deskew: bool) -> tuple[np.ndarray, np.ndarray]:
+def _digit_image(
+    ink: np.ndarray, region: DigitRegion, threshold: float, size: int, deskew: bool, margin: float = MNIST_MARGIN
+) -> tuple[np.ndarray, np.ndarray]:
     coverage = _coverage(ink, region, threshold)
-    scale = OVERSAMPLING * box_size_for(size) / max(region.box[2], region.box[3])
+    scale = OVERSAMPLING * box_size_for(size, margin) / max(region.box[2], region.box[3])
     if scale < 1.0:
         shape = (max(1, round(coverage.shape[1] * scale)), max(1, round(coverage.shape[0] * scale)))
         coverage = cv2.resize(coverage, shape, interpolation=cv2.INTER_AREA)
     coverage = _even_strokes(coverage)
-    return _finish(coverage, size, deskew), coverage
+    return _finish(coverage, size, deskew, margin), coverage
 
 
-def _analyse(source: ImageSource, kind: str, size: int, max_pixels: int) -> DigitAnalysis:
-    validate_kind(kind)
-    box_size_for(size)  # validates size
-    return analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
+def _leaf_min_side(size: int) -> int:
+    """Pixels a leaf needs on its shorter side: six times the output, within the working size."""
+    return min(LEAF_WORK_SIDE, max(256, 6 * size)) // 2
+
+
+def _leaf_layers(photo: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """The leaf as an image in [0, 1], 0 outside the mask: (M, N) or (M, N, 3)."""
+    coverage = mask.astype(np.float32)
+    if mode == "silhouette":
+        return coverage
+    if mode == "rgb":
+        return photo.astype(np.float32) / 255.0 * coverage[:, :, None]
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    inside = gray[mask]
+    low, high = np.percentile(inside, [1, 99]) if inside.size else (0.0, 255.0)
+    texture = np.clip((gray - low) / max(float(high - low), 1.0), 0.0, 1.0)
+    return (0.35 + 0.65 * texture) * coverage
+
+
+def _upright(layers: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate so the main axis is vertical, with the thinner end (the petiole) down."""
+    turn = 90.0 - main_axis_angle(mask)
+    layers, weight = rotate(layers, turn), rotate(mask.astype(np.float32), turn)
+    rows = np.flatnonzero(weight.max(axis=1) > 0.5)
+    if rows.size:
+        top, bottom = rows[0], rows[-1] + 1
+        end = max(1, (bottom - top) // 6)
+        if weight[top : top + end].sum() < weight[bottom - end : bottom].sum():
+            layers, weight = layers[::-1, ::-1], weight[::-1, ::-1]
+    return np.ascontiguousarray(layers), np.ascontiguousarray(weight)
+
+
+def _leaf_image(photo: np.ndarray, mask: np.ndarray, size: int, mode: str, margin: float, orient: bool) -> tuple[np.ndarray, np.ndarray]:
+    x, y, w, h = bounding_box(mask) or (0, 0, mask.shape[1], mask.shape[0])
+    photo, mask = photo[y : y + h, x : x + w], mask[y : y + h, x : x + w]
+    layers = _leaf_layers(photo, mask, mode)
+    weight = mask.astype(np.float32)
+    if orient:
+        layers, weight = _upright(layers, mask)
+        x, y, w, h = bounding_box(weight, 0.02) or (0, 0, weight.shape[1], weight.shape[0])
+        layers, weight = layers[y : y + h, x : x + w], weight[y : y + h, x : x + w]
+    box = box_size_for(size, margin)
+    fitted = np.clip(fit_to_box(layers, box), 0.0, 1.0)
+    mass = fit_to_box(weight, box)
+    return center_by_mass(fitted, size, weights=mass).astype(np.float32), layers
+
+
+def detect_kind(photo: np.ndarray) -> str:
+    """Tell a photo of a digit from a photo of a leaf.
+
+    The rule: segment the photo as a leaf; a leaf is a solid blade, so the
+    largest disc that fits inside the object has a radius of at least 5% of
+    the object's longer side, and the object fills at least 60% of its convex
+    hull. Pen strokes are thinner than that, or hollow (0, 6, 8, 9). A thick
+    marker "1" is the known case this rule calls a leaf.
+
+    Parameters
+    ----------
+    photo : (M, N, 3) ndarray of uint8
+
+    Returns
+    -------
+    kind : {"digit", "leaf"}
+    """
+    from .errors import NothingFoundError
+    from .segmentation import leaf_mask
+
+    small = working_image(photo, 512)
+    try:
+        mask, _, _, _ = leaf_mask(small)
+    except NothingFoundError:
+        return "digit"
+    box = bounding_box(mask)
+    if box is None:
+        return "digit"
+    radius = float(cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5).max())
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
+    solidity = float(mask.sum()) / max(hull, 1.0)
+    return "leaf" if radius >= 0.05 * max(box[2], box[3]) and solidity >= 0.6 else "digit"
+
+
+def _check(kind: str, size: int, mode: str | None, margin: float | None) -> tuple[str, float]:
+    validate_kind(kind, (*KINDS, "auto"))
+    box_size_for(size, MNIST_MARGIN if margin is None else margin)
+    if mode is not None and mode not in MODES:
+        raise ParameterError("mode", f"mode must be one of {set(MODES)}, got {mode!r}")
+    if kind == "digit" and mode not in (None, "gray"):
+        raise ParameterError("mode", f"digits are normalised in gray only, got mode={mode!r}")
+    return mode or "gray", MNIST_MARGIN if margin is None else margin
 
 
 def normalize_steps(
@@ -172,22 +283,41 @@ def normalize_steps(
     kind: str = "digit",
     size: int = 28,
     *,
+    mode: str | None = None,
+    margin: float | None = None,
     deskew: bool = False,
+    orient: bool = False,
+    fill_holes: bool = False,
+    petiole: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> DigitSteps:
-    """Normalise the main digit of a photo and keep every intermediate stage.
+) -> Steps:
+    """Normalise the object of a photo and keep every intermediate stage.
 
     Same parameters as :func:`normalize`.
 
     Returns
     -------
-    steps : DigitSteps
-        ``steps.result`` equals ``normalize(source, kind, size, deskew=deskew)``.
+    steps : Steps
+        ``steps.result`` equals ``normalize(source, ...)`` with the same
+        arguments; ``steps.kind`` is the kind used.
     """
-    found = _analyse(source, kind, size, max_pixels)
+    mode, margin = _check(kind, size, mode, margin)
+    notes: list[str] = []
+    if kind == "auto":
+        loaded = _load(source, max_pixels=max_pixels, min_side=_min_side(size))
+        kind = detect_kind(working_image(loaded.rgb, 512))
+        notes.append(f"kind=auto chose {kind}")
+        source = loaded.rgb
+    if kind == "leaf":
+        leaf = analyse_leaf(source, max_pixels=max_pixels, min_side=_leaf_min_side(size), fill_holes=fill_holes, petiole=petiole, warn=True)
+        result, crop = _leaf_image(leaf.photo, leaf.mask, size, mode, margin, orient)
+        evidence = np.clip(leaf.distance / 100.0, 0.0, 1.0)
+        return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes)
+    found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     best = found.regions[0]
-    result, crop = _digit_image(found.ink, best, found.threshold, size, deskew)
-    return DigitSteps(found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, found.polarity)
+    result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin)
+    notes.append(f"ink {'darker' if found.polarity == 'dark' else 'lighter'} than the paper")
+    return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes)
 
 
 def normalize(
@@ -195,38 +325,63 @@ def normalize(
     kind: str = "digit",
     size: int = 28,
     *,
+    mode: str | None = None,
+    margin: float | None = None,
     deskew: bool = False,
+    orient: bool = False,
+    fill_holes: bool = False,
+    petiole: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Turn a photo of a handwritten digit into an MNIST-style image.
+    """Turn a photo of a handwritten digit or a leaf into an MNIST-style image.
 
     Parameters
     ----------
     source : path, bytes, file object or ndarray
         Anything :func:`leafprep.load_image` accepts.
-    kind : {"digit"}, optional
-        What the photo shows.
+    kind : {"digit", "leaf", "auto"}, optional
+        What the photo shows; ``"auto"`` decides with :func:`detect_kind`.
     size : int, optional
-        Side of the output in pixels; the digit is fitted into a box of
-        ``round(size * 20 / 28)`` pixels, as MNIST fits 20x20 into 28x28.
+        Side of the output in pixels (digits and leaves alike, from 4 up; 28
+        to 224 for leaves). The object is fitted into a box of
+        ``round(size * (1 - 2 * margin))`` pixels: 20 for 28, as in MNIST.
+    mode : {"gray", "silhouette", "rgb"}, optional
+        Leaves only: the grey texture bright on black (default), the mask, or
+        the colours on black. Digits are always gray.
+    margin : float, optional
+        Empty border on each side as a fraction of ``size``; MNIST's 4/28 by
+        default.
     deskew : bool, optional
-        Shear the digit upright (second moments) before fitting it.
+        Digits: shear the digit upright (second moments) before fitting it.
+    orient : bool, optional
+        Leaves: rotate the main axis (image moments) vertical, petiole down.
+    fill_holes : bool, optional
+        Leaves: fill every hole in the blade (small ones always are).
+    petiole : bool, optional
+        Leaves: keep the petiole; ``False`` cuts it off.
     max_pixels : int, optional
         Refuse larger images before decoding them.
 
     Returns
     -------
-    image : (size, size) ndarray of float32
-        Values in [0, 1], ink bright on black, centre of mass at the centre.
+    image : (size, size) or (size, size, 3) ndarray of float32
+        Values in [0, 1], the object bright on black, centre of mass at the
+        centre; three channels (RGB) for ``mode="rgb"``.
 
     Raises
     ------
     ImageLoadError
         The source cannot be read as an image.
     NothingFoundError
-        No digit stands out from the paper.
+        No digit stands out from the paper, or no leaf from the background.
     ParameterError
-        ``kind`` or ``size`` is not valid.
+        ``kind``, ``size``, ``mode`` or ``margin`` is not valid.
+
+    Warns
+    -----
+    LeafprepWarning
+        The leaf touches the border (only the visible part is used), or there
+        are several leaves (the largest is used).
 
     Examples
     --------
@@ -237,7 +392,18 @@ def normalize(
     >>> digit.shape, digit.dtype, float(digit.max())
     ((28, 28), dtype('float32'), 1.0)
     """
-    return normalize_steps(source, kind, size, deskew=deskew, max_pixels=max_pixels).result
+    return normalize_steps(
+        source,
+        kind,
+        size,
+        mode=mode,
+        margin=margin,
+        deskew=deskew,
+        orient=orient,
+        fill_holes=fill_holes,
+        petiole=petiole,
+        max_pixels=max_pixels,
+    ).result
 
 
 def _reading_order(regions: list[DigitRegion]) -> list[DigitRegion]:
@@ -270,6 +436,7 @@ def normalize_all(
     kind: str = "digit",
     size: int = 28,
     *,
+    margin: float | None = None,
     deskew: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[Digit]:
@@ -277,8 +444,10 @@ def normalize_all(
 
     Parameters
     ----------
-    source, kind, size, deskew, max_pixels
+    source, size, margin, deskew, max_pixels
         As for :func:`normalize`.
+    kind : {"digit"}, optional
+        Only digits come in sheets.
 
     Returns
     -------
@@ -291,11 +460,13 @@ def normalize_all(
     ImageLoadError, NothingFoundError, ParameterError
         As for :func:`normalize`.
     """
-    found = _analyse(source, kind, size, max_pixels)
+    validate_kind(kind, ("digit",))
+    _, margin = _check(kind, size, None, margin)
+    found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     scale_y, scale_x = found.scale
     digits = []
     for region in _reading_order(_sheet_digits(found.regions)):
-        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew)
+        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew, margin)
         x, y, w, h = region.box
         box = (int(round(x * scale_x)), int(round(y * scale_y)), int(round(w * scale_x)), int(round(h * scale_y)))
         digits.append(Digit(image, box))

@@ -6,10 +6,9 @@ The digit recipe, on an upright RGB photo:
    morphological closing (for dark ink) or opening (for light ink) with a square
    larger than any pen stroke removes the strokes and keeps the paper with its
    shadows, so ``(paper - pixel) / paper`` (``(pixel - paper) / pixel`` for
-   light ink) in the channel where the ink differs
-   most is the ink's contrast, whatever the paper colour, ink colour or light.
-   The polarity is taken from the tail of the flattened grey levels: ink is the
-   minority, so dark ink gives a long dark tail.
+   light ink) in the channel where the ink differs most is the ink's contrast,
+   whatever the paper colour, ink colour or light. The polarity comes from the
+   grey levels minus their local median: the ink lies on one side of it.
 2. :func:`ink_mask` thresholds the contrast above the noise of the paper
    (median + 8 robust standard deviations, at least Otsu's threshold between
    faint and strong marks) and removes ruled lines and specks.
@@ -24,16 +23,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import NothingFoundError, ParameterError
-from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
+from ..errors import NothingFoundError, ParameterError
+from ..loading import ImageSource, _load
+from .common import odd, sample_values, working_image
 
-__all__ = ["KINDS", "segment", "ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "DigitRegion", "DigitAnalysis"]
+__all__ = ["ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "detect_polarity", "DigitRegion", "DigitAnalysis"]
 
-#: Kinds of object leafprep segments.  ``"leaf"`` arrives with leaf segmentation.
-KINDS = ("digit",)
-
-# Long side of the image that segmentation works on (pixels).
-WORK_SIDE = 1280
 # Marks with less contrast than this are never ink.
 MIN_CONTRAST = 0.12
 
@@ -60,29 +55,6 @@ class DigitRegion:
     touches_border: bool
 
 
-def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
-    """Return ``kind`` if it is one of ``allowed``, else raise :class:`ParameterError`."""
-    if kind not in allowed:
-        raise ParameterError("kind", f"kind must be one of {set(allowed)}, got {kind!r}")
-    return kind
-
-
-def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
-    """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA)."""
-    height, width = rgb.shape[:2]
-    scale = work_side / max(height, width)
-    if scale >= 1.0:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-
-
-def _sample(values: np.ndarray, limit: int = 100_000) -> np.ndarray:
-    """An evenly strided sample of at most about ``limit`` values, for robust statistics."""
-    flat = values.reshape(-1)
-    return flat[:: max(1, flat.size // limit)]
-
-
 def _paper(rgb: np.ndarray, operation: int, k: int) -> np.ndarray:
     """The paper under the ink: a grey closing (or opening) larger than any stroke.
 
@@ -92,18 +64,13 @@ def _paper(rgb: np.ndarray, operation: int, k: int) -> np.ndarray:
     height, width = rgb.shape[:2]
     if max(height, width) > 640:
         small = cv2.resize(rgb, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA)
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(k / 2), _odd(k / 2)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (odd(k / 2), odd(k / 2)))
         paper = cv2.morphologyEx(small, operation, kernel, borderType=cv2.BORDER_REPLICATE)
         paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     else:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
         paper = cv2.morphologyEx(rgb, operation, kernel, borderType=cv2.BORDER_REPLICATE)
     return paper.astype(np.float32)
-
-
-def _odd(value: float) -> int:
-    value = max(3, int(round(value)))
-    return value if value % 2 else value + 1
 
 
 def detect_polarity(rgb: np.ndarray) -> str:
@@ -127,7 +94,7 @@ def detect_polarity(rgb: np.ndarray) -> str:
     if scale < 1.0:
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    paper = cv2.medianBlur(gray, _odd(max(gray.shape) / 4.0))
+    paper = cv2.medianBlur(gray, odd(max(gray.shape) / 4.0))
     deviation = (gray.astype(np.float32) - paper.astype(np.float32)) / 255.0
     spread = max(0.03, 4.0 * 1.4826 * float(np.median(np.abs(deviation))))
     darker = float(np.clip(-deviation - spread, 0.0, None).sum())
@@ -159,7 +126,7 @@ def ink_map(rgb: np.ndarray, *, polarity: str = "auto") -> tuple[np.ndarray, str
     if polarity not in ("dark", "light"):
         raise ParameterError("polarity", f"polarity must be one of {{'auto', 'dark', 'light'}}, got {polarity!r}")
     height, width = rgb.shape[:2]
-    k = _odd(max(height, width) / 8.0)
+    k = odd(max(height, width) / 8.0)
     image = rgb.astype(np.float32)
     if polarity == "dark":
         paper = _paper(rgb, cv2.MORPH_CLOSE, k)
@@ -193,7 +160,7 @@ def ink_threshold(ink: np.ndarray) -> float:
         robust (MAD) standard deviation of the map and ``otsu`` is Otsu's
         threshold over the marks above the noise.
     """
-    sample = _sample(ink)
+    sample = sample_values(ink)
     median = float(np.median(sample))
     sigma = 1.4826 * float(np.median(np.abs(sample - median)))
     noise = max(MIN_CONTRAST, median + 8.0 * sigma)
@@ -372,38 +339,3 @@ def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> Di
         )
     scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
     return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale)
-
-
-def segment(source: ImageSource, kind: str = "digit", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Mask of the object in a photo.
-
-    Parameters
-    ----------
-    source : path, bytes, file object or ndarray
-        Anything :func:`leafprep.load_image` accepts.
-    kind : {"digit"}, optional
-        What to look for.
-    max_pixels : int, optional
-        Pixel limit passed to the loader.
-
-    Returns
-    -------
-    mask : (M, N) ndarray of bool
-        True on the ink of the most prominent digit, with the height and width of
-        the upright (EXIF-applied) image.
-
-    Raises
-    ------
-    ImageLoadError
-        The source cannot be read.
-    NothingFoundError
-        No digit stands out from the paper.
-    """
-    validate_kind(kind)
-    analysis = analyse_digits(source, max_pixels=max_pixels, min_side=WORK_SIDE // 2)
-    mask = analysis.regions[0].mask.astype(np.uint8) * 255
-    height = round(mask.shape[0] * analysis.scale[0])
-    width = round(mask.shape[1] * analysis.scale[1])
-    if mask.shape != (height, width):
-        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    return mask > 127

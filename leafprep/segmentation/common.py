@@ -1,0 +1,44 @@
+"""Pieces shared by the digit and leaf segmenters."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["KINDS", "WORK_SIDE", "validate_kind", "working_image"]
+
+#: Kinds of object leafprep segments and normalises.
+KINDS = ("digit", "leaf")
+
+# Long side of the image that segmentation works on (pixels).
+WORK_SIDE = 1280
+
+
+def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
+    """Return ``kind`` if it is one of ``allowed``, else raise :class:`ParameterError`."""
+    if kind not in allowed:
+        raise ParameterError("kind", f"kind must be one of {set(allowed)}, got {kind!r}")
+    return kind
+
+
+def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+    """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA)."""
+    height, width = rgb.shape[:2]
+    scale = work_side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def sample_values(values: np.ndarray, limit: int = 100_000) -> np.ndarray:
+    """An evenly strided sample of at most about ``limit`` values, for robust statistics."""
+    flat = values.reshape(-1)
+    return flat[:: max(1, flat.size // limit)]
+
+
+def odd(value: float) -> int:
+    value = max(3, int(round(value)))
+    return value if value % 2 else value + 1
