@@ -27,8 +27,8 @@ from .errors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loading import DEFAULT_MAX_PIXELS, load_image  # noqa: F401
-    from .normalization import Digit, Steps, detect_kind, normalize, normalize_all, normalize_steps  # noqa: F401
-    from .segmentation import segment  # noqa: F401
+    from .normalization import Digit, Steps, normalize, normalize_all, normalize_steps  # noqa: F401
+    from .segmentation import detect_kind, segment  # noqa: F401
 
 _LAZY = {
     "load_image": "loading",
@@ -38,7 +38,7 @@ _LAZY = {
     "normalize_steps": "normalization",
     "Digit": "normalization",
     "Steps": "normalization",
-    "detect_kind": "normalization",
+    "detect_kind": "segmentation",
     "segment": "segmentation",
 }
 

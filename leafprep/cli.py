@@ -15,6 +15,7 @@ inside the commands that need them, so ``leafprep --help`` stays fast.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import typer
 from rich.console import Console
 
 from ._version import __version__
-from .errors import LeafprepError
+from .errors import LeafprepError, LeafprepWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -51,6 +52,16 @@ class Kind(StrEnum):
     """What the photos show."""
 
     digit = "digit"
+    leaf = "leaf"
+    auto = "auto"
+
+
+class Mode(StrEnum):
+    """How a leaf is drawn."""
+
+    gray = "gray"
+    silhouette = "silhouette"
+    rgb = "rgb"
 
 
 def _version(value: bool) -> None:
@@ -78,12 +89,17 @@ class Batch:
     total: int = 0
     done: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def fail(self, source: str, reason: str) -> None:
         self.failures.append((source, reason))
 
     def report(self, verb: str) -> int:
         """Print the summary and return the exit code."""
+        if self.warnings:
+            err_console.print(f"[yellow]{len(self.warnings)} warning(s):[/yellow]")
+            for source, message in self.warnings:
+                err_console.print(f"  {source}: {message}", markup=False)
         if not self.failures:
             err_console.print(f"{verb} {self.done} of {self.total} input(s).")
             return EXIT_OK
@@ -119,7 +135,10 @@ def _run(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> No
     with _progress(len(inputs)) as advance:
         for item in inputs:
             try:
-                work(item)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", LeafprepWarning)
+                    work(item)
+                batch.warnings += [(str(item.path), w.message.message) for w in caught if isinstance(w.message, LeafprepWarning)]
                 batch.done += 1
             except LeafprepError as exc:
                 batch.fail(str(item.path), exc.reason + (f" ({exc.hint})" if exc.hint else ""))
@@ -165,7 +184,7 @@ class _Outputs:
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
-    """Write a [0, 1] float image as 8-bit PNG (or float32 ``.npy`` when ``path`` ends so)."""
+    """Write a [0, 1] float image (grey or RGB) as 8-bit PNG, or as float32 ``.npy`` when ``path`` ends so."""
     import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +193,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
         return
     from PIL import Image
 
-    Image.fromarray(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8), mode="L").save(path, format="PNG")
+    Image.fromarray(np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)).save(path, format="PNG")
 
 
 @app.command()
@@ -185,7 +204,16 @@ def normalize(
         typer.Option("--out", "-o", help="Output file (.png or .npy, one input only) or folder. Default: ./normalized/"),
     ] = None,
     size: Annotated[int, typer.Option(min=8, max=1024, help="Side of the output image in pixels (the digit fills size*20/28).")] = 28,
-    kind: Annotated[Kind, typer.Option(help="What the photos show.")] = Kind.digit,
+    kind: Annotated[Kind, typer.Option(help="What the photos show; auto decides per photo and says what it chose.")] = Kind.digit,
+    mode: Annotated[
+        Optional[Mode], typer.Option(help="Leaves: gray texture bright on black (default), the silhouette, or rgb colours on black.")
+    ] = None,
+    margin: Annotated[
+        Optional[float], typer.Option(min=0.0, max=0.49, help="Empty border on each side, as a fraction of --size (default 4/28).")
+    ] = None,
+    orient: Annotated[bool, typer.Option(help="Leaves: turn the main axis upright, petiole down.")] = False,
+    fill_holes: Annotated[bool, typer.Option(help="Leaves: fill every hole in the blade.")] = False,
+    petiole: Annotated[bool, typer.Option(help="Leaves: keep the petiole (--no-petiole cuts it off).")] = True,
     all_digits: Annotated[bool, typer.Option("--all", help="Write every digit of a sheet, in reading order (NAME-00, NAME-01...).")] = False,
     deskew: Annotated[bool, typer.Option(help="Shear each digit upright before fitting it.")] = False,
     file_format: Annotated[str, typer.Option("--format", help="File type written into an output folder: png or npy.")] = "png",
@@ -194,10 +222,11 @@ def normalize(
     contact_sheet: Annotated[Optional[Path], typer.Option("--contact-sheet", help="Write one PNG with every photo beside its result.")] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
-    """Normalise photos of handwritten digits into MNIST-style images.
+    """Normalise photos of handwritten digits or leaves into MNIST-style images.
 
-    Each digit is found on the paper, fitted into a 20x20 box (for --size 28)
-    with its centre of mass at the centre, ink bright on black, like MNIST.
+    Each digit (or leaf) is found on its background, fitted into a 20x20 box
+    (for --size 28) with its centre of mass at the centre, bright on black,
+    like MNIST.
     """
     if file_format not in ("png", "npy"):
         raise _usage_error(f"--format must be png or npy, got {file_format!r}")
@@ -211,6 +240,19 @@ def normalize(
         raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if all_digits else ''}: give a folder")
     if steps is not None and all_digits:
         raise _usage_error("--steps shows one digit per photo and cannot be combined with --all")
+    if all_digits and kind != Kind.digit:
+        raise _usage_error("--all reads the digits of a sheet: use it with --kind digit")
+    if kind == Kind.digit and mode not in (None, Mode.gray):
+        raise _usage_error("--mode is for leaves: digits are always gray")
+    options = {
+        "mode": mode.value if mode else None,
+        "margin": margin,
+        "deskew": deskew,
+        "orient": orient,
+        "fill_holes": fill_holes,
+        "petiole": petiole,
+        "max_pixels": max_pixels,
+    }
     outputs = _Outputs(out, "." + (out.suffix.lower().lstrip(".") if single_file else file_format), single_file)
     steps_single = steps is not None and steps.suffix.lower() in _PICTURE_SUFFIXES and len(inputs) == 1
     steps_outputs = _Outputs(steps, ".png", steps_single) if steps is not None else None
@@ -228,14 +270,16 @@ def normalize(
 
     def work(item: Input) -> None:
         if all_digits:
-            digits = normalization.normalize_all(item.path, kind.value, size, deskew=deskew, max_pixels=max_pixels)
+            digits = normalization.normalize_all(item.path, kind.value, size, margin=margin, deskew=deskew, max_pixels=max_pixels)
             for index, digit in enumerate(digits):
                 write_image(outputs.path(item, index), digit.image)
                 show(f"{item.path} #{index} at x={digit.box[0]} y={digit.box[1]}", digit.image)
                 if contact_sheet is not None:
                     sheet_entries.append((f"{item.relative.stem} #{index}", None, digit.image))
             return
-        result = normalization.normalize_steps(item.path, kind.value, size, deskew=deskew, max_pixels=max_pixels)
+        result = normalization.normalize_steps(item.path, kind.value, size, **options)  # type: ignore[arg-type]
+        if kind == Kind.auto:
+            err_console.print(f"{item.path}: {result.notes[0]}", markup=False, highlight=False)
         write_image(outputs.path(item), result.result)
         show(str(item.path), result.result)
         if contact_sheet is not None:
@@ -263,6 +307,63 @@ def normalize(
     code = batch.report("Normalised")
     if batch.done:
         err_console.print(f"Results in {out}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def segment(
+    photos: Annotated[list[str], typer.Argument(help="Photos, folders (searched recursively) or glob patterns.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Mask file (.png, one input only) or folder. Default: ./masks/")] = None,
+    kind: Annotated[Kind, typer.Option(help="What to find; auto decides per photo and says what it chose.")] = Kind.leaf,
+    overlay: Annotated[
+        Optional[Path], typer.Option(help="Also write the photo with the mask's outline: a .png file (one input) or a folder.")
+    ] = None,
+    fill_holes: Annotated[bool, typer.Option(help="Leaves: fill every hole in the blade.")] = False,
+    petiole: Annotated[bool, typer.Option(help="Leaves: keep the petiole (--no-petiole cuts it off).")] = True,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
+) -> None:
+    """Write the mask of the leaf (or digit) in each photo: white object on black, the photo's size."""
+    batch = Batch()
+    inputs = _collect(photos, batch)
+    if batch.total == 0:
+        raise _usage_error("no input given")
+    out = out if out is not None else Path("masks")
+    single_file = out.suffix.lower() == ".png"
+    if single_file and len(inputs) > 1:
+        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs: give a folder")
+    outputs = _Outputs(out, ".png", single_file)
+    overlay_single = overlay is not None and overlay.suffix.lower() == ".png" and len(inputs) == 1
+    overlays = _Outputs(overlay, ".png", overlay_single) if overlay is not None else None
+
+    from PIL import Image
+
+    from . import segmentation
+    from .loading import load_image
+
+    def work(item: Input) -> None:
+        chosen = kind.value
+        if kind == Kind.auto:
+            chosen = segmentation.detect_kind(load_image(item.path, max_pixels=max_pixels, min_side=512))
+            err_console.print(f"{item.path}: kind=auto chose {chosen}", markup=False, highlight=False)
+        mask = segmentation.segment(item.path, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
+        target = outputs.path(item)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask.astype("uint8") * 255).save(target, format="PNG")
+        if overlays is not None:
+            from .figures import outline
+
+            picture = overlays.path(item)
+            picture.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(outline(load_image(item.path, max_pixels=max_pixels), mask)).save(picture, format="PNG")
+
+    try:
+        _run(batch, inputs, work)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    code = batch.report("Segmented")
+    if batch.done:
+        err_console.print(f"Masks in {out}")
     raise typer.Exit(code)
 
 

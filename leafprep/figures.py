@@ -12,7 +12,7 @@ from .normalization import Steps
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["contact_sheet", "save_steps", "steps_figure", "text_preview"]
+__all__ = ["contact_sheet", "outline", "save_steps", "steps_figure", "text_preview"]
 
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
@@ -137,3 +137,26 @@ def contact_sheet(entries: list[tuple[str, np.ndarray | None, np.ndarray]], *, t
         label = text if len(text) <= 30 else "..." + text[-27:]
         cv2.putText(sheet, label, (left, top + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     return sheet
+
+
+def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
+    """The photo with the outline of ``mask`` drawn on it, and the outside dimmed.
+
+    Parameters
+    ----------
+    photo : (M, N, 3) ndarray of uint8
+    mask : (M, N) ndarray of bool
+    colour : tuple of int, optional
+        RGB colour of the outline.
+
+    Returns
+    -------
+    picture : (M, N, 3) ndarray of uint8
+    """
+    import cv2
+
+    picture = photo.copy()
+    picture[~mask] = (picture[~mask] * 0.45).astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(picture, contours, -1, colour, max(1, round(max(mask.shape) / 400)), cv2.LINE_AA)
+    return picture

@@ -50,6 +50,7 @@ from .segmentation import (
     DigitRegion,
     analyse_digits,
     analyse_leaf,
+    detect_kind,
     validate_kind,
     working_image,
 )
@@ -231,41 +232,6 @@ def _leaf_image(photo: np.ndarray, mask: np.ndarray, size: int, mode: str, margi
     fitted = np.clip(fit_to_box(layers, box), 0.0, 1.0)
     mass = fit_to_box(weight, box)
     return center_by_mass(fitted, size, weights=mass).astype(np.float32), layers
-
-
-def detect_kind(photo: np.ndarray) -> str:
-    """Tell a photo of a digit from a photo of a leaf.
-
-    The rule: segment the photo as a leaf; a leaf is a solid blade, so the
-    largest disc that fits inside the object has a radius of at least 5% of
-    the object's longer side, and the object fills at least 60% of its convex
-    hull. Pen strokes are thinner than that, or hollow (0, 6, 8, 9). A thick
-    marker "1" is the known case this rule calls a leaf.
-
-    Parameters
-    ----------
-    photo : (M, N, 3) ndarray of uint8
-
-    Returns
-    -------
-    kind : {"digit", "leaf"}
-    """
-    from .errors import NothingFoundError
-    from .segmentation import leaf_mask
-
-    small = working_image(photo, 512)
-    try:
-        mask, _, _, _ = leaf_mask(small)
-    except NothingFoundError:
-        return "digit"
-    box = bounding_box(mask)
-    if box is None:
-        return "digit"
-    radius = float(cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5).max())
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    hull = cv2.contourArea(cv2.convexHull(np.concatenate(contours)))
-    solidity = float(mask.sum()) / max(hull, 1.0)
-    return "leaf" if radius >= 0.05 * max(box[2], box[3]) and solidity >= 0.6 else "digit"
 
 
 def _check(kind: str, size: int, mode: str | None, margin: float | None) -> tuple[str, float]:
