@@ -187,9 +187,9 @@ def _digit_image(
     return _finish(coverage, size, deskew, margin), coverage
 
 
-def _leaf_min_side(size: int) -> int:
-    """Pixels a leaf needs on its shorter side: six times the output, within the working size."""
-    return min(LEAF_WORK_SIDE, max(256, 6 * size)) // 2
+def _leaf_work_side(size: int) -> int:
+    """Long side a leaf is found and cut out at: four times the output (at least 160), within the working size."""
+    return min(LEAF_WORK_SIDE, max(160, 4 * size))
 
 
 def _leaf_layers(photo: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
@@ -275,7 +275,7 @@ def normalize_steps(
         notes.append(f"kind=auto chose {kind}")
         source = loaded.rgb
     if kind == "leaf":
-        leaf = analyse_leaf(source, max_pixels=max_pixels, min_side=_leaf_min_side(size), fill_holes=fill_holes, petiole=petiole, warn=True)
+        leaf = analyse_leaf(source, max_pixels=max_pixels, work_side=_leaf_work_side(size), fill_holes=fill_holes, petiole=petiole)
         result, crop = _leaf_image(leaf.photo, leaf.mask, size, mode, margin, orient)
         evidence = np.clip(leaf.distance / 100.0, 0.0, 1.0)
         return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes)

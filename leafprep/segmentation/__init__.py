@@ -133,7 +133,7 @@ def segment(
         kind = detect_kind(loaded.rgb)
         source = loaded.rgb
     if kind == "leaf":
-        leaf = analyse_leaf(source, max_pixels=max_pixels, min_side=LEAF_WORK_SIDE // 2, fill_holes=fill_holes, petiole=petiole)
+        leaf = analyse_leaf(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
         mask, scale = leaf.mask, leaf.scale
     else:
         digits = analyse_digits(source, max_pixels=max_pixels, min_side=WORK_SIDE // 2)

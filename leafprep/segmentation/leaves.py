@@ -100,8 +100,8 @@ def background_colours(lab: np.ndarray, *, ring: float = 0.03, share: float = 0.
     unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     chosen = [i for i in order if counts[i] >= share * len(samples)] or [order[0]]
-    sums = np.zeros((len(unique), 3), np.float64)
-    np.add.at(sums, inverse.reshape(-1), samples)
+    inverse = inverse.reshape(-1)
+    sums = np.stack([np.bincount(inverse, weights=samples[:, c], minlength=len(unique)) for c in range(3)], axis=1)
     return (sums[chosen] / counts[chosen, None]).astype(np.float32)
 
 
@@ -123,7 +123,15 @@ def background_distance(rgb: np.ndarray, colours: np.ndarray | None = None) -> n
     lab = _lab(rgb)
     if colours is None:
         colours = background_colours(lab)
-    # Quantise Lab to 64 levels a channel and look the distance up in a table:
+    if lab.shape[0] * lab.shape[1] <= 64**3:
+        # Small images: measure every pixel against every colour.
+        best_small = np.full(lab.shape[:2], np.inf, np.float32)
+        for L, a, b in colours:
+            dl = lab[..., 0] - L
+            dl *= np.where(dl < 0, np.float32(_SHADOW_WEIGHT), np.float32(1.0))
+            np.minimum(best_small, dl * dl + (lab[..., 1] - a) ** 2 + (lab[..., 2] - b) ** 2, out=best_small)
+        return np.sqrt(best_small)
+    # Large images: quantise Lab to 64 levels a channel and look the distance up in a table:
     # far cheaper than measuring every pixel against every colour.
     levels = (np.arange(64, dtype=np.float32) * 4.0 + 2.0)[:, None]
     best = np.full((64, 64, 64), np.inf, np.float32)
@@ -288,14 +296,18 @@ def analyse_leaf(
     source: ImageSource,
     *,
     max_pixels: int,
-    min_side: int,
+    work_side: int = LEAF_WORK_SIDE,
     fill_holes: bool = False,
     petiole: bool = True,
     warn: bool = True,
 ) -> LeafAnalysis:
-    """Load ``source`` and find its leaf; warn (:class:`LeafprepWarning`) about cut or several leaves."""
-    loaded = _load(source, max_pixels=max_pixels, min_side=min_side)
-    work = working_image(loaded.rgb, LEAF_WORK_SIDE)
+    """Load ``source`` and find its leaf at ``work_side`` pixels (long side) at most.
+
+    Warns (:class:`LeafprepWarning`) when the leaf is cut by the border or
+    there are several leaves.
+    """
+    loaded = _load(source, max_pixels=max_pixels, min_side=work_side // 2)
+    work = working_image(loaded.rgb, work_side)
     mask, objects, distance, notes = leaf_mask(work, fill_holes=fill_holes, petiole=petiole, name=loaded.name)
     if warn:
         for note in notes:
