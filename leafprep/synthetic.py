@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["ink_on_paper", "random_photo", "sheet_photo"]
+__all__ = ["LEAF_SPECIES", "ink_on_paper", "leaf_photo", "random_photo", "sheet_photo"]
 
 _PAPERS = {
     "white": (238, 238, 235),
@@ -176,3 +176,117 @@ def sheet_photo(rows: list[list[np.ndarray]], rng: np.random.Generator, *, cell:
     photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+#: Leaf shapes :func:`leaf_photo` draws, with their outline parameters.
+LEAF_SPECIES = {
+    "ovata": {"width": 0.32, "power": 0.9, "lobes": 0, "teeth": 22, "tooth": 0.025, "colour": (70, 115, 45)},
+    "lanceolata": {"width": 0.12, "power": 1.0, "lobes": 0, "teeth": 30, "tooth": 0.012, "colour": (95, 130, 55)},
+    "quercoides": {"width": 0.30, "power": 0.8, "lobes": 5, "teeth": 0, "tooth": 0.0, "colour": (120, 95, 40)},
+    "palmata": {"width": 0.0, "power": 0.0, "lobes": 5, "teeth": 40, "tooth": 0.02, "colour": (165, 60, 35)},
+}
+
+
+def _blade_outline(species: str, rng: np.random.Generator, points: int = 240) -> np.ndarray:
+    """Outline of a blade, base at (0, 0), tip at (0, 1), in leaf-length units."""
+    shape = LEAF_SPECIES[species]
+    if species == "palmata":
+        theta = np.linspace(0, 2 * np.pi, 2 * points, endpoint=False)
+        lobes = np.maximum(0.0, np.cos(shape["lobes"] / 2.0 * (theta - np.pi / 2))) ** 0.7
+        radius = 0.5 * (0.45 + 0.55 * lobes) * (1 + shape["tooth"] * np.sign(np.sin(shape["teeth"] * theta)))
+        radius *= 1 + 0.03 * rng.standard_normal()
+        return np.stack([radius * np.cos(theta), 0.45 + radius * np.sin(theta)], axis=1)
+    y = np.linspace(0.0, 1.0, points)
+    width = shape["width"] * (1 + 0.15 * rng.uniform(-1, 1))
+    half = width * np.sin(np.pi * y ** shape["power"]) ** 0.9
+    if shape["lobes"]:
+        half *= 0.7 + 0.3 * np.abs(np.sin(shape["lobes"] * np.pi * y))
+    if shape["teeth"]:
+        half *= 1 + shape["tooth"] * np.abs(np.sin(shape["teeth"] * np.pi * y)) * 4
+    right = np.stack([half, y], axis=1)
+    left = np.stack([-half[::-1], y[::-1]], axis=1)
+    return np.concatenate([right, left])
+
+
+def _background(kind: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == "wood":
+        base = np.array((150, 105, 65), np.float32) * rng.uniform(0.8, 1.15)
+        grain = np.sin(xx / width * rng.uniform(25, 45) + 3 * np.sin(yy / height * 4 + rng.uniform(0, 6)))
+        noise = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 2.0)
+        return base * (1 + 0.12 * grain + 0.05 * noise)[..., None]
+    if kind == "scanner":
+        return np.full((height, width, 3), 246, np.float32)
+    colours = [(230, 150, 180), (80, 110, 190), (150, 150, 150), (235, 225, 200), (25, 25, 28)]
+    base = np.array(colours[rng.integers(len(colours))], np.float32)
+    light = 1.0 - 0.15 * (xx / width) * rng.uniform(0, 1)
+    return base * light[..., None]
+
+
+def leaf_photo(species: str, rng: np.random.Generator, *, side: int = 420, background: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A procedural photo of one leaf, and its exact mask.
+
+    The blade is drawn from an outline (lobes, teeth), with a petiole, a midrib
+    and side veins, a colour with texture, on card, wood or a scanner-white
+    background, with a cast shadow.
+
+    Parameters
+    ----------
+    species : str
+        One of :data:`LEAF_SPECIES`.
+    rng : numpy.random.Generator
+        Source of every random choice.
+    side : int, optional
+        Long side of the photo in pixels.
+    background : {"card", "wood", "scanner"}, optional
+        Random by default.
+
+    Returns
+    -------
+    photo : (H, W, 3) ndarray of uint8
+        RGB, JPEG-compressed once.
+    mask : (H, W) ndarray of bool
+        The leaf, petiole included.
+    """
+    height, width = side, int(side * rng.uniform(0.75, 1.0))
+    background = background or str(rng.choice(["card", "card", "wood", "scanner"]))
+    image = _background(background, height, width, rng)
+    length = rng.uniform(0.55, 0.7) * height
+    angle = rng.uniform(-35, 35)
+    centre = np.array([width / 2 + rng.uniform(-0.08, 0.08) * width, height / 2 + rng.uniform(-0.05, 0.05) * height])
+    rotation = np.array([[np.cos(np.radians(angle)), -np.sin(np.radians(angle))], [np.sin(np.radians(angle)), np.cos(np.radians(angle))]])
+
+    def to_image(points: np.ndarray) -> np.ndarray:
+        # Leaf units: y from base (0) to tip (1); image y grows downwards.
+        local = np.stack([points[:, 0], 0.62 - points[:, 1]], axis=1) * length
+        return local @ rotation.T + centre
+
+    scale = 4  # draw at 4x and shrink: anti-aliased edges, exact masks
+    blade = np.round(to_image(_blade_outline(species, rng)) * scale).astype(np.int32)
+    stalk = np.round(to_image(np.array([[0.0, 0.02], [0.01, -0.22]])) * scale).astype(np.int32)
+    big = np.zeros((height * scale, width * scale), np.uint8)
+    cv2.fillPoly(big, [blade], 255)
+    cv2.line(big, tuple(stalk[0]), tuple(stalk[1]), 255, max(2, int(0.022 * length * scale)))
+    coverage = cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    mask = coverage > 0.5
+
+    shadow = cv2.GaussianBlur(np.roll(coverage, (int(rng.uniform(4, 12)), int(rng.uniform(-10, 10))), axis=(0, 1)), (0, 0), 4.0)
+    image *= (1.0 - rng.uniform(0.15, 0.4) * shadow)[..., None]
+
+    colour = np.array(LEAF_SPECIES[species]["colour"], np.float32) * rng.uniform(0.85, 1.15, 3)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 1.5)
+    leaf = colour * (1 + 0.08 * texture)[..., None]
+    veins = np.zeros((height * scale, width * scale), np.uint8)
+    midrib = np.round(to_image(np.array([[0.0, 0.0], [0.0, 0.95]])) * scale).astype(np.int32)
+    cv2.line(veins, tuple(midrib[0]), tuple(midrib[1]), 255, max(1, int(0.006 * length * scale)))
+    for t in np.linspace(0.15, 0.8, 6):
+        for sign in (-1, 1):
+            vein = np.round(to_image(np.array([[0.0, t], [sign * 0.25, t + 0.12]])) * scale).astype(np.int32)
+            cv2.line(veins, tuple(vein[0]), tuple(vein[1]), 255, max(1, int(0.003 * length * scale)))
+    vein = cv2.resize(veins, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    leaf = leaf * (1 - 0.35 * vein[..., None]) + np.array((215, 225, 170), np.float32) * 0.35 * vein[..., None]
+    image = image * (1 - coverage[..., None]) + leaf * coverage[..., None]
+    image += rng.normal(0, 2.5, image.shape).astype(np.float32)
+    photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mask

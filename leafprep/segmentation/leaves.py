@@ -3,14 +3,15 @@
 The leaf recipe, on an upright RGB photo:
 
 1. :func:`background_distance` models the background instead of assuming a
-   white or a green one: the colours of a ring along the image border (CIE Lab,
+   white or a green one: the colours of a ring along the image border (RGB,
    binned; every bin holding at least 2% of the ring is a background colour:
    card, cloth, wood grain, the shade of a shadow) and, for every pixel, the
-   distance to the nearest of them.  Being darker than a background colour
-   counts a quarter as much as a change of hue, so shadows stay background;
-   being lighter or differently coloured counts fully.
+   distance to the nearest of them once a change of light is allowed for:
+   a pixel is ``f`` times a background colour plus a rest; the rest and a
+   brighter ``f`` count fully, a darker ``f`` (a shadow) a tenth as much.
 2. :func:`leaf_mask` thresholds that distance (Otsu, at least
-   ``MIN_DISTANCE``), removes specks, and keeps one object: the largest, with
+   ``MIN_DISTANCE``; fainter pixels that touch the leaf join it: pale petioles
+   and rachises), removes specks, and keeps one object: the largest, with
    objects that look like rulers, labels or colour charts (near-perfect
    rectangles) and parts cut by the border counting less.  Parts within a small
    gap of it join it (leaflets of a compound leaf), small holes (specular
@@ -32,12 +33,16 @@ from .common import odd, working_image
 
 __all__ = ["LeafAnalysis", "analyse_leaf", "background_colours", "background_distance", "leaf_mask"]
 
-#: Distance (Lab units) below which a pixel is always background.
-MIN_DISTANCE = 12.0
-# Side of the Lab bins that background colours are counted in.
+#: Distance (RGB units) below which a pixel is always background.
+MIN_DISTANCE = 14.0
+# The threshold is Otsu's (at least MIN_DISTANCE); pixels above WEAK_FACTOR of
+# it that touch the leaf join it (pale petioles and rachises).
+OTSU_FACTOR = 1.0
+WEAK_FACTOR = 0.8
+# Side of the RGB bins that background colours are counted in.
 _BIN = 16
 # Weight of "darker than the background" against hue and "lighter" changes.
-_SHADOW_WEIGHT = 0.25
+_SHADOW_WEIGHT = 0.1
 # Long side of the working image for leaves.
 LEAF_WORK_SIDE = 1024
 
@@ -70,17 +75,12 @@ class LeafAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
-
-
-def background_colours(lab: np.ndarray, *, ring: float = 0.03, share: float = 0.02) -> np.ndarray:
+def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.02) -> np.ndarray:
     """Colours of the background, taken from a ring along the image border.
 
     Parameters
     ----------
-    lab : (M, N, 3) ndarray of float32
-        The image in OpenCV's 8-bit Lab scale (L, a, b in [0, 255]).
+    rgb : (M, N, 3) ndarray
     ring : float, optional
         Width of the ring as a fraction of the shorter side.
     share : float, optional
@@ -90,11 +90,12 @@ def background_colours(lab: np.ndarray, *, ring: float = 0.03, share: float = 0.
     Returns
     -------
     colours : (K, 3) ndarray of float32
-        Mean Lab colour of each background bin, most common first.
+        Mean RGB colour of each background bin, most common first.
     """
-    height, width = lab.shape[:2]
+    height, width = rgb.shape[:2]
     r = max(1, round(ring * min(height, width)))
-    samples = np.concatenate([lab[:r].reshape(-1, 3), lab[-r:].reshape(-1, 3), lab[r:-r, :r].reshape(-1, 3), lab[r:-r, -r:].reshape(-1, 3)])
+    rings = [rgb[:r], rgb[-r:], rgb[r:-r, :r], rgb[r:-r, -r:]]
+    samples = np.concatenate([part.reshape(-1, 3) for part in rings]).astype(np.float32)
     bins = (samples // _BIN).astype(np.int32)
     keys = (bins[:, 0] * 64 + bins[:, 1]) * 64 + bins[:, 2]
     unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
@@ -105,46 +106,52 @@ def background_colours(lab: np.ndarray, *, ring: float = 0.03, share: float = 0.
     return (sums[chosen] / counts[chosen, None]).astype(np.float32)
 
 
+def _shading_distance(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Distance of RGB ``pixels`` (..., 3) from ``colour``, forgiving shade.
+
+    A pixel is split into ``f * colour`` (the background under more or less
+    light) and what is left. What is left counts fully; being brighter counts
+    fully; being darker counts ``_SHADOW_WEIGHT`` times: a shadow has the
+    background's colour at a lower ``f``.
+    """
+    norm2 = float(colour @ colour) + 1e-6
+    f = (pixels @ colour) / norm2
+    residual = pixels - f[..., None] * colour
+    shade = np.where(f >= 1.0, f - 1.0, (1.0 - f) * _SHADOW_WEIGHT) * np.sqrt(norm2)
+    return np.sqrt(np.einsum("...c,...c->...", residual, residual) + shade * shade)
+
+
 def background_distance(rgb: np.ndarray, colours: np.ndarray | None = None) -> np.ndarray:
-    """Distance of every pixel to the nearest background colour.
+    """Distance of every pixel to the nearest background colour, forgiving shadows.
 
     Parameters
     ----------
     rgb : (M, N, 3) ndarray of uint8
     colours : (K, 3) ndarray, optional
-        Background colours in OpenCV Lab; :func:`background_colours` by default.
+        Background colours (RGB); :func:`background_colours` by default.
 
     Returns
     -------
     distance : (M, N) ndarray of float32
-        Euclidean in Lab, with the lightness difference weighted by 1/4 where
-        the pixel is darker than the background colour (shadows).
+        In RGB units: the part of a pixel that a change of light on a
+        background colour cannot explain (see :func:`_shading_distance`).
     """
-    lab = _lab(rgb)
     if colours is None:
-        colours = background_colours(lab)
-    if lab.shape[0] * lab.shape[1] <= 64**3:
-        # Small images: measure every pixel against every colour.
-        best_small = np.full(lab.shape[:2], np.inf, np.float32)
-        for L, a, b in colours:
-            dl = lab[..., 0] - L
-            dl *= np.where(dl < 0, np.float32(_SHADOW_WEIGHT), np.float32(1.0))
-            np.minimum(best_small, dl * dl + (lab[..., 1] - a) ** 2 + (lab[..., 2] - b) ** 2, out=best_small)
-        return np.sqrt(best_small)
-    # Large images: quantise Lab to 64 levels a channel and look the distance up in a table:
-    # far cheaper than measuring every pixel against every colour.
-    levels = (np.arange(64, dtype=np.float32) * 4.0 + 2.0)[:, None]
-    best = np.full((64, 64, 64), np.inf, np.float32)
-    for L, a, b in colours:
-        dl = levels - L
-        dl = np.where(dl < 0, dl * _SHADOW_WEIGHT, dl)[:, 0]
-        da = (levels[:, 0] - a) ** 2
-        db = (levels[:, 0] - b) ** 2
-        table = dl[:, None, None] ** 2 + da[None, :, None] + db[None, None, :]
-        np.minimum(best, table, out=best)
-    np.sqrt(best, out=best)
-    index = (lab.astype(np.uint8) >> 2).astype(np.intp)
-    return best[index[..., 0], index[..., 1], index[..., 2]]
+        colours = background_colours(rgb)
+    table = rgb.shape[0] * rgb.shape[1] > 64**3
+    if not table:
+        pixels = rgb.astype(np.float32)  # small images: every pixel against every colour
+    else:
+        # Large images: a table over RGB quantised to 64 levels a channel, looked up per pixel.
+        levels = np.arange(64, dtype=np.float32) * 4.0 + 2.0
+        pixels = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1)
+    best = np.full(pixels.shape[:-1], np.inf, np.float32)
+    for colour in colours.astype(np.float32):
+        np.minimum(best, _shading_distance(pixels, colour), out=best)
+    if table:
+        index = (rgb >> 2).astype(np.intp)
+        return best[index[..., 0], index[..., 1], index[..., 2]]
+    return best
 
 
 def _is_rectangle(stats_area: int, contour: np.ndarray) -> bool:
@@ -190,13 +197,13 @@ def leaf_mask(
     """
     height, width = rgb.shape[:2]
     distance = background_distance(rgb)
-    scaled = np.clip(distance * 2.0, 0, 255).astype(np.uint8)
+    scaled = np.clip(distance, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(MIN_DISTANCE, otsu / 2.0)
+    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu)
     objects = (distance > threshold).astype(np.uint8)
     speck = max(1, round(min(height, width) / 300))
     objects = cv2.morphologyEx(objects, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
-    objects = _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, 0.6 * threshold))
+    objects = _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=8)
     min_area = 0.002 * height * width
     candidates = []
