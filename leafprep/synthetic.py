@@ -192,10 +192,10 @@ def _blade_outline(species: str, rng: np.random.Generator, points: int = 240) ->
     shape = LEAF_SPECIES[species]
     if species == "palmata":
         theta = np.linspace(0, 2 * np.pi, 2 * points, endpoint=False)
-        lobes = np.maximum(0.0, np.cos(shape["lobes"] / 2.0 * (theta - np.pi / 2))) ** 0.7
-        radius = 0.5 * (0.45 + 0.55 * lobes) * (1 + shape["tooth"] * np.sign(np.sin(shape["teeth"] * theta)))
-        radius *= 1 + 0.03 * rng.standard_normal()
-        return np.stack([radius * np.cos(theta), 0.45 + radius * np.sin(theta)], axis=1)
+        lobes = np.abs(np.cos(shape["lobes"] / 2.0 * (theta - np.pi / 2))) ** 1.5
+        teeth = 1 + shape["tooth"] * np.abs(np.sin(shape["teeth"] * theta))
+        radius = 0.4 * (0.35 + 0.65 * lobes) * teeth * (1 + 0.05 * rng.uniform(-1, 1))
+        return np.stack([radius * np.cos(theta), 0.14 + radius * np.sin(theta)], axis=1)
     y = np.linspace(0.0, 1.0, points)
     width = shape["width"] * (1 + 0.15 * rng.uniform(-1, 1))
     half = width * np.sin(np.pi * y ** shape["power"]) ** 0.9
@@ -261,8 +261,14 @@ def leaf_photo(species: str, rng: np.random.Generator, *, side: int = 420, backg
         local = np.stack([points[:, 0], 0.62 - points[:, 1]], axis=1) * length
         return local @ rotation.T + centre
 
+    outline = _blade_outline(species, rng)
+    # Keep the whole leaf inside the photo, with a margin of 4%.
+    corners = np.concatenate([to_image(outline), to_image(np.array([[0.0, -0.22]]))])
+    low = np.array([0.04 * width, 0.04 * height]) - corners.min(axis=0)
+    high = np.array([0.96 * width, 0.96 * height]) - corners.max(axis=0)
+    centre += np.clip(0.0, low, high) if (low <= high).all() else (low + high) / 2
     scale = 4  # draw at 4x and shrink: anti-aliased edges, exact masks
-    blade = np.round(to_image(_blade_outline(species, rng)) * scale).astype(np.int32)
+    blade = np.round(to_image(outline) * scale).astype(np.int32)
     stalk = np.round(to_image(np.array([[0.0, 0.02], [0.01, -0.22]])) * scale).astype(np.int32)
     big = np.zeros((height * scale, width * scale), np.uint8)
     cv2.fillPoly(big, [blade], 255)

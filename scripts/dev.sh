@@ -24,6 +24,11 @@ demo)
     .venv/bin/leafprep normalize sample_data/digits/7/photo-1.jpg --out out/demo/seven.png --steps out/demo/steps.png --preview
     echo "== Every digit of a sheet, in reading order (out/demo/sheet)"
     .venv/bin/leafprep normalize sample_data/sheets/sheet-0123456789.jpg --all --out out/demo/sheet
+    echo "== Leaves: masks with outlines (out/demo/leaf-masks, out/demo/leaf-overlays)"
+    .venv/bin/leafprep segment sample_data/leaves --kind leaf --out out/demo/leaf-masks --overlay out/demo/leaf-overlays
+    echo "== Leaves: upright 64x64 grey leaves, all at a glance in out/demo/leaf-contact-sheet.png"
+    .venv/bin/leafprep normalize sample_data/leaves --kind leaf --size 64 --orient --out out/demo/leaves \
+        --contact-sheet out/demo/leaf-contact-sheet.png
     ;;
 test)
     setup ".[dev]"

@@ -75,7 +75,7 @@ class LeafAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.02) -> np.ndarray:
+def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.01) -> np.ndarray:
     """Colours of the background, taken from a ring along the image border.
 
     Parameters
@@ -85,7 +85,8 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
         Width of the ring as a fraction of the shorter side.
     share : float, optional
         A bin of the ring's colours is a background colour if it holds at least
-        this fraction of the ring.
+        this fraction of the ring and is among the commonest bins that make up
+        90% of it.
 
     Returns
     -------
@@ -100,7 +101,11 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
     keys = (bins[:, 0] * 64 + bins[:, 1]) * 64 + bins[:, 2]
     unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     order = np.argsort(-counts, kind="stable")
-    chosen = [i for i in order if counts[i] >= share * len(samples)] or [order[0]]
+    # The commonest bins that together make 90% of the ring: a leaf cut by the
+    # border is a minority of the ring and stays out.
+    cumulative = np.cumsum(counts[order]) / len(samples)
+    chosen = [i for i, before in zip(order, np.concatenate([[0.0], cumulative[:-1]])) if before < 0.9 and counts[i] >= share * len(samples)]
+    chosen = chosen or [order[0]]
     inverse = inverse.reshape(-1)
     sums = np.stack([np.bincount(inverse, weights=samples[:, c], minlength=len(unique)) for c in range(3)], axis=1)
     return (sums[chosen] / counts[chosen, None]).astype(np.float32)
