@@ -9,6 +9,8 @@ gives the same picture every time.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -179,7 +181,7 @@ def sheet_photo(rows: list[list[np.ndarray]], rng: np.random.Generator, *, cell:
 
 
 #: Leaf shapes :func:`leaf_photo` draws, with their outline parameters.
-LEAF_SPECIES = {
+LEAF_SPECIES: dict[str, dict[str, Any]] = {
     "ovata": {"width": 0.32, "power": 0.9, "lobes": 0, "teeth": 22, "tooth": 0.025, "colour": (70, 115, 45)},
     "lanceolata": {"width": 0.12, "power": 1.0, "lobes": 0, "teeth": 30, "tooth": 0.012, "colour": (95, 130, 55)},
     "quercoides": {"width": 0.30, "power": 0.8, "lobes": 5, "teeth": 0, "tooth": 0.0, "colour": (120, 95, 40)},
