@@ -30,7 +30,7 @@ def photo(tmp_path) -> Path:
 def test_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    assert "normalize" in result.output
+    assert "normalize" in result.output and "segment" in result.output
 
 
 def test_version_prints_version():
@@ -204,3 +204,62 @@ def test_normalize_contact_sheet_shows_every_input(tmp_path):
     assert result.exit_code == 0
     picture = np.asarray(Image.open(sheet))
     assert picture.shape[0] < picture.shape[1] and picture.shape[1] >= 3 * 2 * 112
+
+
+@pytest.fixture
+def leaf_file(tmp_path) -> Path:
+    from leafprep.synthetic import leaf_photo
+
+    photo, _ = leaf_photo("ovata", np.random.default_rng(3), background="card")
+    path = tmp_path / "leaf.jpg"
+    path.write_bytes(encode(photo, "JPEG", quality=92))
+    return path
+
+
+def test_segment_writes_full_size_mask_and_overlay(leaf_file, tmp_path):
+    result = invoke("segment", leaf_file, "--out", tmp_path / "mask.png", "--overlay", tmp_path / "overlay.png")
+    assert result.exit_code == 0, result.output
+    mask = np.asarray(Image.open(tmp_path / "mask.png"))
+    photo = Image.open(leaf_file)
+    assert mask.shape == (photo.height, photo.width) and set(np.unique(mask)) == {0, 255}
+    assert np.asarray(Image.open(tmp_path / "overlay.png")).shape == (photo.height, photo.width, 3)
+
+
+def test_segment_batch_reports_no_leaf_and_goes_on(leaf_file, tmp_path):
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(encode(np.full((200, 150, 3), (200, 120, 150), np.uint8), "PNG"))
+    result = runner.invoke(app, ["segment", str(leaf_file), str(blank), "--out", str(tmp_path / "masks")], terminal_width=300)
+    assert result.exit_code == 1
+    assert "no leaf found" in result.output and "blank.png" in result.output
+    assert (tmp_path / "masks" / "leaf.png").exists()
+
+
+def test_normalize_leaf_rgb_mode_writes_colour_png(leaf_file, tmp_path):
+    out = tmp_path / "leaf.png"
+    result = invoke("normalize", leaf_file, "--kind", "leaf", "--size", 64, "--mode", "rgb", "--orient", "--out", out, "--steps", tmp_path / "s.png")
+    assert result.exit_code == 0, result.output
+    image = np.asarray(Image.open(out))
+    assert image.shape == (64, 64, 3) and image[0, 0].max() == 0
+    assert (tmp_path / "s.png").exists()
+
+
+def test_normalize_reports_leaf_warnings_without_failing(tmp_path):
+    from leafprep.synthetic import leaf_photo
+
+    photo, _ = leaf_photo("ovata", np.random.default_rng(3), background="card")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(encode(np.ascontiguousarray(photo[150:]), "PNG"))
+    result = runner.invoke(app, ["normalize", str(cut), "--kind", "leaf", "--out", str(tmp_path / "o.png")], terminal_width=300)
+    assert result.exit_code == 0
+    assert "warning" in result.output and "touches the image border" in result.output
+
+
+def test_normalize_auto_says_what_it_chose(leaf_file, tmp_path):
+    result = runner.invoke(app, ["normalize", str(leaf_file), "--kind", "auto", "--out", str(tmp_path / "o.png")], terminal_width=300)
+    assert result.exit_code == 0
+    assert "kind=auto chose leaf" in result.output
+
+
+def test_normalize_refuses_mode_for_digits(photo, tmp_path):
+    result = invoke("normalize", photo, "--mode", "rgb", "--out", tmp_path / "o.png")
+    assert result.exit_code == 2 and "--mode is for leaves" in result.output

@@ -31,13 +31,13 @@ from ..errors import LeafprepWarning, NothingFoundError
 from ..loading import ImageSource, _load
 from .common import odd, working_image
 
-__all__ = ["LeafAnalysis", "analyse_leaf", "background_colours", "background_distance", "leaf_mask"]
+__all__ = ["LeafAnalysis", "analyse_leaf", "background_colours", "background_distance", "leaf_mask", "otsu_threshold"]
 
 #: Distance (RGB units) below which a pixel is always background.
 MIN_DISTANCE = 14.0
-# The threshold is Otsu's (at least MIN_DISTANCE); pixels above WEAK_FACTOR of
+# The threshold is OTSU_FACTOR times Otsu's (at least MIN_DISTANCE); pixels above WEAK_FACTOR of
 # it that touch the leaf join it (pale petioles and rachises).
-OTSU_FACTOR = 1.0
+OTSU_FACTOR = 0.8
 WEAK_FACTOR = 0.8
 # Side of the RGB bins that background colours are counted in.
 _BIN = 16
@@ -202,8 +202,12 @@ def leaf_mask(
     """
     height, width = rgb.shape[:2]
     distance = background_distance(rgb)
-    scaled = np.clip(distance, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Otsu between the marks that stand out at all (shadows, edges, the leaf),
+    # not against the bulk of plain background.
+    marks = distance[distance > 0.5 * MIN_DISTANCE]
+    if marks.size < 16:
+        marks = distance.reshape(-1)
+    otsu = otsu_threshold(marks)
     threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu)
     objects = (distance > threshold).astype(np.uint8)
     speck = max(1, round(min(height, width) / 300))
@@ -243,10 +247,38 @@ def leaf_mask(
     notes = []
     if touches:
         notes.append("the leaf touches the image border: only the visible part is used")
-    others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.3 * best_area and not (mask & (labels == i)).any())
+    others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.1 * best_area and not (mask & (labels == i)).any())
     if others:
         notes.append(f"{others + 1} leaves found: the largest is used")
     return mask, objects.astype(bool), distance, notes
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold over ``values`` (clipped to [0, 255]), from the middle of the best range.
+
+    Where several thresholds separate the classes equally well (two narrow
+    peaks), the middle one is returned, not the lowest as ``cv2.threshold``
+    does.
+
+    Examples
+    --------
+    >>> otsu_threshold(np.array([10.0] * 50 + [80.0] * 50))
+    45.0
+    >>> otsu_threshold(np.array([80.0] * 10))
+    79.5
+    """
+    histogram = np.bincount(np.clip(values, 0, 255).astype(np.int64).reshape(-1), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    weight = np.cumsum(histogram)
+    total = weight[-1]
+    mass = np.cumsum(histogram * levels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mass[-1] * weight - mass * total) ** 2 / (weight * (total - weight))
+    between = np.nan_to_num(between[:-1], nan=0.0, posinf=0.0)
+    if between.max() <= 0.0:  # a single level: every value is in the upper class
+        return float(np.clip(values, 0, 255).min()) - 0.5
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
+    return float((best[0] + best[-1] + 1) / 2.0)
 
 
 def _hysteresis(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+import leafprep
+from leafprep import LeafprepWarning, NothingFoundError
+from leafprep.geometry import bounding_box
+from leafprep.synthetic import LEAF_SPECIES, leaf_photo
+from photos import SHARED, encode
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def quiet_segment(*args, **kwargs) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LeafprepWarning)
+        return leafprep.segment(*args, **kwargs)
+
+
+def card_with_leaf(card=(230, 150, 180), leaf=(60, 120, 40), size=(300, 240), hole=False, highlight=False) -> tuple[np.ndarray, np.ndarray]:
+    """A flat elliptic leaf with a petiole on coloured card, and its exact mask."""
+    height, width = size
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = card
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (width // 2, height // 2 - 20), (60, 95), 0, 0, 360, 1, -1)
+    cv2.line(mask, (width // 2, height // 2 + 70), (width // 2, height // 2 + 120), 1, 5)
+    if hole:
+        cv2.circle(mask, (width // 2 - 15, height // 2 - 40), 20, 0, -1)
+    image[mask.astype(bool)] = leaf
+    if highlight:
+        cv2.circle(image, (width // 2 + 20, height // 2), 4, (250, 250, 250), -1)
+    return image, mask.astype(bool)
+
+
+@pytest.mark.parametrize("background", ["card", "wood", "scanner"])
+@pytest.mark.parametrize("species", sorted(LEAF_SPECIES))
+def test_segment_leaf_matches_exact_mask(species, background):
+    photo, truth = leaf_photo(species, np.random.default_rng(11), background=background)
+    assert iou(quiet_segment(photo, kind="leaf"), truth) >= 0.95
+
+
+@pytest.mark.parametrize("card", [(230, 150, 180), (190, 40, 140), (70, 100, 185), (150, 150, 150), (20, 20, 22), (250, 250, 250)])
+@pytest.mark.parametrize("leaf", [(60, 120, 40), (170, 40, 30), (120, 80, 40), (210, 190, 60)])
+def test_segment_leaf_does_not_assume_white_or_green(card, leaf):
+    photo, truth = card_with_leaf(card=card, leaf=leaf)
+    assert iou(quiet_segment(photo, kind="leaf"), truth) >= 0.97
+
+
+def test_segment_leaf_treats_cast_shadow_as_background():
+    photo, truth = card_with_leaf()
+    shadow = cv2.GaussianBlur(np.roll(truth.astype(np.float32), (10, 12), axis=(0, 1)), (0, 0), 3)
+    shaded = (photo * (1 - 0.45 * shadow * ~truth)[..., None]).astype(np.uint8)
+    assert iou(quiet_segment(shaded, kind="leaf"), truth) >= 0.97
+
+
+def test_segment_leaf_fills_highlights_but_keeps_holes_unless_asked():
+    photo, truth = card_with_leaf(hole=True, highlight=True)
+    mask = quiet_segment(photo, kind="leaf")
+    assert iou(mask, truth) >= 0.97  # the highlight is leaf, the hole is not
+    filled = quiet_segment(photo, kind="leaf", fill_holes=True)
+    assert filled.sum() > mask.sum() + 0.8 * np.pi * 20**2
+
+
+def test_segment_leaf_can_cut_the_petiole():
+    photo, truth = card_with_leaf()
+    with_stalk = quiet_segment(photo, kind="leaf")
+    blade = quiet_segment(photo, kind="leaf", petiole=False)
+    stalk_tip = (photo.shape[0] // 2 + 115, photo.shape[1] // 2)
+    assert with_stalk[stalk_tip] and not blade[stalk_tip]
+    assert blade.sum() > 0.95 * (with_stalk.sum() - 5 * 50)
+
+
+def test_segment_leaf_leaves_out_ruler_and_colour_chart():
+    photo, truth = card_with_leaf(size=(360, 300))
+    photo[335:350, 10:290] = (240, 230, 150)  # ruler
+    photo[330:336:2, 10:290:8] = (20, 20, 20)
+    for row in range(3):
+        for col in range(4):
+            photo[8 + row * 14 : 20 + row * 14, 230 + col * 14 : 242 + col * 14] = ((row * 80) % 255, (col * 60) % 255, 120)
+    truth_full = np.zeros(photo.shape[:2], bool)
+    truth_full[: truth.shape[0], : truth.shape[1]] = truth
+    assert iou(quiet_segment(photo, kind="leaf"), truth_full) >= 0.95
+
+
+def test_segment_leaf_on_blank_card_says_no_leaf_found():
+    with pytest.raises(NothingFoundError, match="no leaf found"):
+        leafprep.segment(np.full((200, 160, 3), (200, 120, 150), np.uint8), kind="leaf")
+
+
+def test_segment_leaf_warns_when_leaf_is_cut_by_the_border():
+    photo, truth = card_with_leaf()
+    cut = photo[60:, :]  # the top of the blade is outside the photo
+    with pytest.warns(LeafprepWarning, match="touches the image border"):
+        mask = leafprep.segment(cut, kind="leaf")
+    assert iou(mask, truth[60:]) >= 0.95
+
+
+def test_segment_leaf_takes_the_largest_of_several_and_warns():
+    big, truth = card_with_leaf(size=(300, 400))
+    small = big.copy()
+    cv2.ellipse(small, (340, 80), (25, 40), 0, 0, 360, (60, 120, 40), -1)
+    with pytest.warns(LeafprepWarning, match="2 leaves found"):
+        mask = leafprep.segment(small, kind="leaf")
+    assert iou(mask, truth) >= 0.97
+
+
+def test_segment_leaf_mask_has_full_size_of_large_photo():
+    photo, truth = card_with_leaf()
+    large = cv2.resize(photo, (2400, 3000), interpolation=cv2.INTER_NEAREST)
+    mask = quiet_segment(encode(large, "JPEG", quality=92), kind="leaf")
+    assert mask.shape == (3000, 2400)
+    assert iou(mask, cv2.resize(truth.astype(np.uint8), (2400, 3000), interpolation=cv2.INTER_NEAREST).astype(bool)) >= 0.97
+
+
+@pytest.mark.parametrize("size", [28, 64, 224])
+@pytest.mark.parametrize("mode", ["silhouette", "gray", "rgb"])
+def test_normalize_leaf_gives_requested_size_mode_and_range(size, mode):
+    photo, _ = leaf_photo("ovata", np.random.default_rng(1))
+    out = leafprep.normalize(photo, kind="leaf", size=size, mode=mode)
+    assert out.shape == ((size, size, 3) if mode == "rgb" else (size, size)) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0 and out.max() > 0.3
+    assert out[0].max() == 0 and out[-1].max() == 0  # black margin, like MNIST
+    box = bounding_box(out if out.ndim == 2 else out.max(axis=2), 0.05)
+    assert max(box[2], box[3]) in (round(size * 20 / 28) - 1, round(size * 20 / 28))
+
+
+def test_normalize_leaf_margin_sets_the_box():
+    photo, _ = leaf_photo("lanceolata", np.random.default_rng(2))
+    tight = leafprep.normalize(photo, kind="leaf", size=64, mode="silhouette", margin=0.0)
+    loose = leafprep.normalize(photo, kind="leaf", size=64, mode="silhouette", margin=0.25)
+    assert 30 <= max(bounding_box(loose, 0.05)[2:]) <= 32
+    assert max(bounding_box(tight, 0.05)[2:]) >= 56
+
+
+def test_normalize_leaf_orient_stands_leaf_upright_petiole_down():
+    photo, _ = leaf_photo("ovata", np.random.default_rng(4), background="card")
+    results = []
+    for turns in range(4):
+        out = leafprep.normalize(np.ascontiguousarray(np.rot90(photo, turns)), kind="leaf", size=64, mode="silhouette", orient=True)
+        rows = np.flatnonzero(out.max(axis=1) > 0.5)
+        top, bottom = rows[0], rows[-1]
+        assert (out[bottom - 3 : bottom + 1] > 0.5).sum() < (out[top + 6 : top + 10] > 0.5).sum()  # thin stalk at the bottom
+        _, _, w, h = bounding_box(out, 0.5)
+        assert h > 1.3 * w  # upright
+        results.append(out)
+    for other in results[1:]:
+        assert np.corrcoef(results[0].ravel(), other.ravel())[0, 1] > 0.85
+
+
+def test_normalize_leaf_gray_is_bright_on_black_with_texture():
+    photo, truth = leaf_photo("quercoides", np.random.default_rng(6), background="scanner")
+    out = leafprep.normalize(photo, kind="leaf", size=96, mode="gray")
+    inside = out[out > 0.05]
+    assert inside.mean() > 0.3 and inside.std() > 0.05
+
+
+def test_normalize_leaf_rejects_bad_mode():
+    with pytest.raises(leafprep.ParameterError, match="mode must be one of"):
+        leafprep.normalize(np.zeros((10, 10, 3), np.uint8), kind="leaf", mode="sepia")
+    with pytest.raises(leafprep.ParameterError, match="gray only"):
+        leafprep.normalize(np.zeros((10, 10, 3), np.uint8), kind="digit", mode="rgb")
+
+
+@pytest.mark.filterwarnings("ignore::leafprep.LeafprepWarning")
+def test_auto_kind_tells_leaf_from_digit_and_says_so(mnist_test):
+    from leafprep.synthetic import ink_on_paper
+
+    photo, _ = leaf_photo("ovata", np.random.default_rng(8))
+    steps = leafprep.normalize_steps(photo, kind="auto")
+    assert steps.kind == "leaf" and "kind=auto chose leaf" in steps.notes
+    images, _ = mnist_test
+    chosen = [leafprep.normalize_steps(ink_on_paper(image, scale=8), kind="auto") for image in images[:20]]
+    assert sum(steps.kind == "digit" for steps in chosen) >= 17  # the documented rule is right about 90% of the time
+    assert all(f"kind=auto chose {steps.kind}" in steps.notes for steps in chosen)
+
+
+def test_segment_leaf_on_swedish_scans():
+    pairs = sorted((SHARED / "leaves" / "swedish_masks" / "images").glob("*/*.jpg"))[::40]
+    if not pairs:
+        pytest.skip("../shared/data/leaves is not here")
+    for image in pairs:
+        truth = cv2.imread(str(image).replace("/images/", "/masks/").replace(".jpg", ".png"), cv2.IMREAD_GRAYSCALE) > 127
+        assert iou(quiet_segment(image, kind="leaf"), truth) >= 0.95, image.name
