@@ -69,7 +69,7 @@ def test_segment_leaf_fills_highlights_but_keeps_holes_unless_asked():
 
 
 def test_segment_leaf_can_cut_the_petiole():
-    photo, truth = card_with_leaf()
+    photo, _ = card_with_leaf()
     with_stalk = quiet_segment(photo, kind="leaf")
     blade = quiet_segment(photo, kind="leaf", petiole=False)
     stalk_tip = (photo.shape[0] // 2 + 115, photo.shape[1] // 2)
@@ -155,7 +155,7 @@ def test_normalize_leaf_orient_stands_leaf_upright_petiole_down():
 
 
 def test_normalize_leaf_gray_is_bright_on_black_with_texture():
-    photo, truth = leaf_photo("quercoides", np.random.default_rng(6), background="scanner")
+    photo, _ = leaf_photo("quercoides", np.random.default_rng(6), background="scanner")
     out = leafprep.normalize(photo, kind="leaf", size=96, mode="gray")
     inside = out[out > 0.05]
     assert inside.mean() > 0.3 and inside.std() > 0.05
