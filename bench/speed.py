@@ -2,6 +2,9 @@
 
 * normalising a 12-megapixel phone JPEG (4032x3024, about 3 MB) against
   ``cv2.imdecode`` decoding the same bytes at full size (target: at most 1.5x);
+* segmenting and normalising a 700-pixel Swedish leaf scan against decoding
+  it (target: at most 3x), and a 12-megapixel leaf photo against its full-size
+  decode (target: at most 1.5x);
 * ``import leafprep`` and ``leafprep --help`` in a fresh interpreter, against
   a bare ``python -c pass`` (target: at most 0.5 s, TensorFlow not imported).
 
@@ -26,8 +29,10 @@ import cv2
 import numpy as np
 
 import leafprep
-from bench._mnist import CACHE, ROOT, mnist
-from leafprep.synthetic import random_photo
+from bench._mnist import CACHE, DATA, ROOT, mnist
+from leafprep.synthetic import leaf_photo, random_photo
+
+SCAN = DATA / "leaves" / "swedish" / "01_Ulmus_carpinifolia" / "l1nr001.jpg"
 
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
@@ -42,6 +47,21 @@ def phone_jpeg() -> bytes:
     images, _ = mnist("test")
     rng = np.random.default_rng(12)
     photo = random_photo(images[3], rng, side=1008)
+    photo = cv2.resize(photo, (3024, 4032), interpolation=cv2.INTER_CUBIC)
+    photo = np.clip(photo + rng.normal(0, 5, photo.shape), 0, 255).astype(np.uint8)
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encoded.tobytes())
+    return encoded.tobytes()
+
+
+def leaf_jpeg() -> bytes:
+    """A 4032x3024 JPEG of a leaf on card with sensor noise (cached)."""
+    path = CACHE / "leaf_12mp.jpg"
+    if path.exists():
+        return path.read_bytes()
+    rng = np.random.default_rng(13)
+    photo, _ = leaf_photo("ovata", rng, side=1008, background="card")
     photo = cv2.resize(photo, (3024, 4032), interpolation=cv2.INTER_CUBIC)
     photo = np.clip(photo + rng.normal(0, 5, photo.shape), 0, 255).astype(np.uint8)
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -77,6 +97,22 @@ def main() -> None:
     leafprep.normalize(data)  # warm up imports and caches
     decode, normalize = interleaved(lambda: cv2.imdecode(buffer, cv2.IMREAD_COLOR), lambda: leafprep.normalize(data), args.repeats)
 
+    scan = SCAN.read_bytes()
+    scan_buffer = np.frombuffer(scan, np.uint8)
+    leafprep.normalize(scan, kind="leaf")
+    scan_decode, scan_normalize = interleaved(
+        lambda: cv2.imdecode(scan_buffer, cv2.IMREAD_COLOR), lambda: leafprep.normalize(scan, kind="leaf"), 5 * args.repeats
+    )
+    _, scan_normalize64 = interleaved(
+        lambda: cv2.imdecode(scan_buffer, cv2.IMREAD_COLOR), lambda: leafprep.normalize(scan, kind="leaf", size=64), 5 * args.repeats
+    )
+    big_leaf = leaf_jpeg()
+    big_buffer = np.frombuffer(big_leaf, np.uint8)
+    leafprep.normalize(big_leaf, kind="leaf")
+    leaf_decode, leaf_normalize = interleaved(
+        lambda: cv2.imdecode(big_buffer, cv2.IMREAD_COLOR), lambda: leafprep.normalize(big_leaf, kind="leaf"), args.repeats
+    )
+
     bare, imported = interleaved(lambda: run([PYTHON, "-c", "pass"]), lambda: run([PYTHON, "-c", "import leafprep"]), args.repeats)
     _, helped = interleaved(lambda: run([PYTHON, "-c", "pass"]), lambda: run([LEAFPREP, "--help"]), args.repeats)
     modules = subprocess.run(
@@ -91,6 +127,13 @@ def main() -> None:
         "decode_full_s": decode,
         "normalize_s": normalize,
         "normalize_over_decode": normalize / decode,
+        "scan_decode_s": scan_decode,
+        "scan_normalize_s": scan_normalize,
+        "scan_normalize_over_decode": scan_normalize / scan_decode,
+        "scan_normalize64_over_decode": scan_normalize64 / scan_decode,
+        "leaf_12mp_decode_s": leaf_decode,
+        "leaf_12mp_normalize_s": leaf_normalize,
+        "leaf_12mp_normalize_over_decode": leaf_normalize / leaf_decode,
         "python_bare_s": bare,
         "import_leafprep_s": imported,
         "leafprep_help_s": helped,
@@ -105,6 +148,15 @@ def main() -> None:
     print(
         f"| normalise a 12 MP JPEG ({len(data) / 1e6:.1f} MB) | cv2.imdecode full size {decode * 1e3:.0f} ms "
         f"| {normalize * 1e3:.0f} ms | {normalize / decode:.2f}x | <= 1.5x |"
+    )
+    print(
+        f"| segment + normalise a 700 px leaf scan ({SCAN.name}) | cv2.imdecode {scan_decode * 1e3:.1f} ms "
+        f"| {scan_normalize * 1e3:.1f} ms (size 64: {scan_normalize64 * 1e3:.1f} ms) | {scan_normalize / scan_decode:.2f}x "
+        f"(size 64: {scan_normalize64 / scan_decode:.2f}x) | <= 3x |"
+    )
+    print(
+        f"| segment + normalise a 12 MP leaf photo | cv2.imdecode full size {leaf_decode * 1e3:.0f} ms "
+        f"| {leaf_normalize * 1e3:.0f} ms | {leaf_normalize / leaf_decode:.2f}x | <= 1.5x |"
     )
     print(f"| `import leafprep` | `python -c pass` {bare:.2f} s | {imported:.2f} s | {imported / bare:.2f}x | <= 0.5 s |")
     print(f"| `leafprep --help` | `python -c pass` {bare:.2f} s | {helped:.2f} s | {helped / bare:.2f}x | <= 0.5 s |")

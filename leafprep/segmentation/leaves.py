@@ -9,8 +9,8 @@ The leaf recipe, on an upright RGB photo:
    distance to the nearest of them once a change of light is allowed for:
    a pixel is ``f`` times a background colour plus a rest; the rest and a
    brighter ``f`` count fully, a darker ``f`` (a shadow) a tenth as much.
-2. :func:`leaf_mask` thresholds that distance (Otsu, at least
-   ``MIN_DISTANCE``; fainter pixels that touch the leaf join it: pale petioles
+2. :func:`leaf_mask` thresholds that distance (Otsu over distances capped at
+   ``DISTANCE_CAP``, at least ``MIN_DISTANCE``; fainter pixels that touch the leaf join it: pale petioles
    and rachises), removes specks, and keeps one object: the largest, with
    objects that look like rulers, labels or colour charts (near-perfect
    rectangles) and parts cut by the border counting less.  Parts within a small
@@ -37,7 +37,8 @@ __all__ = ["LeafAnalysis", "analyse_leaf", "background_colours", "background_dis
 MIN_DISTANCE = 14.0
 # The threshold is OTSU_FACTOR times Otsu's (at least MIN_DISTANCE); pixels above WEAK_FACTOR of
 # it that touch the leaf join it (pale petioles and rachises).
-OTSU_FACTOR = 0.8
+OTSU_FACTOR = 1.0
+DISTANCE_CAP = 80.0
 WEAK_FACTOR = 0.8
 # Side of the RGB bins that background colours are counted in.
 _BIN = 16
@@ -85,8 +86,10 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
         Width of the ring as a fraction of the shorter side.
     share : float, optional
         A bin of the ring's colours is a background colour if it holds at least
-        this fraction of the ring and is among the commonest bins that make up
-        90% of it.
+        this fraction of the ring, is among the commonest bins that make up
+        90% of it, and holds at least 3% of four or more of the ring's 16 arcs
+        (the background runs all round; a leaf, ruler or colour chart at the
+        border does not).
 
     Returns
     -------
@@ -95,16 +98,27 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
     """
     height, width = rgb.shape[:2]
     r = max(1, round(ring * min(height, width)))
-    rings = [rgb[:r], rgb[-r:], rgb[r:-r, :r], rgb[r:-r, -r:]]
-    samples = np.concatenate([part.reshape(-1, 3) for part in rings]).astype(np.float32)
+    # The ring in 16 arcs: four along each side.
+    arcs = []
+    for side in (rgb[:r], rgb[-r:], np.swapaxes(rgb[r:-r, :r], 0, 1), np.swapaxes(rgb[r:-r, -r:], 0, 1)):
+        arcs += [piece.reshape(-1, 3) for piece in np.array_split(side, 4, axis=1) if piece.size]
+    samples = np.concatenate(arcs).astype(np.float32)
+    arc_of = np.repeat(np.arange(len(arcs)), [len(arc) for arc in arcs])
     bins = (samples // _BIN).astype(np.int32)
     keys = (bins[:, 0] * 64 + bins[:, 1]) * 64 + bins[:, 2]
     unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    # In how many arcs each bin holds at least 3% of the arc: the background runs
+    # all round; a leaf, ruler or colour chart at the border sits in a few arcs.
+    per_arc = np.zeros((len(unique), len(arcs)), np.int64)
+    np.add.at(per_arc, (inverse, arc_of), 1)
+    sizes = np.array([len(arc) for arc in arcs])
+    spread = (per_arc >= 0.03 * sizes).sum(axis=1)
     order = np.argsort(-counts, kind="stable")
-    # The commonest bins that together make 90% of the ring: a leaf cut by the
-    # border is a minority of the ring and stays out.
+    # The commonest bins that together make 90% of the ring, found all round it.
     cumulative = np.cumsum(counts[order]) / len(samples)
-    chosen = [i for i, before in zip(order, np.concatenate([[0.0], cumulative[:-1]])) if before < 0.9 and counts[i] >= share * len(samples)]
+    before = np.concatenate([[0.0], cumulative[:-1]])
+    chosen = [i for i, b in zip(order, before) if b < 0.9 and counts[i] >= share * len(samples) and spread[i] >= 4]
     chosen = chosen or [order[0]]
     inverse = inverse.reshape(-1)
     sums = np.stack([np.bincount(inverse, weights=samples[:, c], minlength=len(unique)) for c in range(3)], axis=1)
@@ -202,12 +216,9 @@ def leaf_mask(
     """
     height, width = rgb.shape[:2]
     distance = background_distance(rgb)
-    # Otsu between the marks that stand out at all (shadows, edges, the leaf),
-    # not against the bulk of plain background.
-    marks = distance[distance > 0.5 * MIN_DISTANCE]
-    if marks.size < 16:
-        marks = distance.reshape(-1)
-    otsu = otsu_threshold(marks)
+    # Otsu between background and objects: distances are capped first, so that
+    # a bright ruler or colour chart does not split the objects into two classes.
+    otsu = otsu_threshold(np.minimum(distance, DISTANCE_CAP))
     threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu)
     objects = (distance > threshold).astype(np.uint8)
     speck = max(1, round(min(height, width) / 300))
