@@ -153,7 +153,7 @@ def contact_sheet(path) -> tuple[int, float]:
     seconds = time.perf_counter() - start
     from leafprep.figures import contact_sheet as sheet
 
-    Image.fromarray(sheet(entries, tile=48, columns=45)).save(path, optimize=True)
+    Image.fromarray(sheet(entries, tile=48, columns=45)[:, :, 0]).save(path, optimize=True)
     return len(files), seconds
 
 

@@ -121,21 +121,26 @@ def contact_sheet(entries: list[tuple[str, np.ndarray | None, np.ndarray]], *, t
     Returns
     -------
     sheet : (H, W, 3) ndarray of uint8
-        Each entry is its photo beside its result, with the caption below.
+        Each entry is its photo beside its result (the result alone when no
+        entry has a photo), with the caption below (none when all are empty).
     """
     import cv2
 
-    caption = 18
-    cell_w, cell_h = 2 * tile + 8, tile + caption + 8
+    with_photos = any(photo is not None for _, photo, _ in entries)
+    caption = 18 if any(text for text, _, _ in entries) else 0
+    gap = 8 if with_photos or caption else 2
+    cell_w, cell_h = (2 if with_photos else 1) * tile + gap, tile + caption + gap
     rows = max(1, -(-len(entries) // columns))
     sheet = np.full((rows * cell_h, min(columns, max(1, len(entries))) * cell_w, 3), 255, np.uint8)
     for index, (text, photo, result) in enumerate(entries):
-        top, left = (index // columns) * cell_h + 4, (index % columns) * cell_w + 4
+        top, left = (index // columns) * cell_h + gap // 2, (index % columns) * cell_w + gap // 2
         if photo is not None:
             sheet[top : top + tile, left : left + tile] = _thumbnail(photo, tile)
-        sheet[top : top + tile, left + tile : left + 2 * tile] = _thumbnail(result, tile)
-        label = text if len(text) <= 30 else "..." + text[-27:]
-        cv2.putText(sheet, label, (left, top + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        offset = tile if with_photos else 0
+        sheet[top : top + tile, left + offset : left + offset + tile] = _thumbnail(result, tile)
+        if caption:
+            label = text if len(text) <= 30 else "..." + text[-27:]
+            cv2.putText(sheet, label, (left, top + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
     return sheet
 
 
