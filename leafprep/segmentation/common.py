@@ -24,10 +24,14 @@ def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
 
 
 def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
-    """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA)."""
+    """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA).
+
+    Images up to a quarter longer are kept as they are: shrinking them would
+    cost more than it saves.
+    """
     height, width = rgb.shape[:2]
     scale = work_side / max(height, width)
-    if scale >= 1.0:
+    if scale >= 0.8:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -102,42 +102,56 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
     arcs = []
     for side in (rgb[:r], rgb[-r:], np.swapaxes(rgb[r:-r, :r], 0, 1), np.swapaxes(rgb[r:-r, -r:], 0, 1)):
         arcs += [piece.reshape(-1, 3) for piece in np.array_split(side, 4, axis=1) if piece.size]
-    samples = np.concatenate(arcs).astype(np.float32)
-    arc_of = np.repeat(np.arange(len(arcs)), [len(arc) for arc in arcs])
-    bins = (samples // _BIN).astype(np.int32)
-    keys = (bins[:, 0] * 64 + bins[:, 1]) * 64 + bins[:, 2]
-    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    # In how many arcs each bin holds at least 3% of the arc: the background runs
-    # all round; a leaf, ruler or colour chart at the border sits in a few arcs.
-    per_arc = np.zeros((len(unique), len(arcs)), np.int64)
-    np.add.at(per_arc, (inverse, arc_of), 1)
-    sizes = np.array([len(arc) for arc in arcs])
-    spread = (per_arc >= 0.03 * sizes).sum(axis=1)
+    samples = np.concatenate(arcs)
+    starts = np.cumsum([0] + [len(arc) for arc in arcs])
+    levels = 256 // _BIN
+    bins = (samples // _BIN).astype(np.int64)
+    keys = (bins[:, 0] * levels + bins[:, 1]) * levels + bins[:, 2]
+    counts = np.bincount(keys, minlength=levels**3)
     order = np.argsort(-counts, kind="stable")
-    # The commonest bins that together make 90% of the ring, found all round it.
-    cumulative = np.cumsum(counts[order]) / len(samples)
-    before = np.concatenate([[0.0], cumulative[:-1]])
-    chosen = [i for i, b in zip(order, before) if b < 0.9 and counts[i] >= share * len(samples) and spread[i] >= 4]
-    chosen = chosen or [order[0]]
-    inverse = inverse.reshape(-1)
-    sums = np.stack([np.bincount(inverse, weights=samples[:, c], minlength=len(unique)) for c in range(3)], axis=1)
+    order = order[counts[order] > 0]
+    # The commonest bins that together make 90% of the ring...
+    before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1] / len(samples)])
+    candidates = [int(i) for i, b in zip(order, before) if b < 0.9 and counts[i] >= share * len(samples)]
+    # ...that hold at least 3% of four or more of the 16 arcs: the background runs
+    # all round; a leaf, ruler or colour chart at the border sits in a few arcs.
+    chosen = []
+    for key in candidates:
+        inside = np.add.reduceat((keys == key).astype(np.int64), starts[:-1])
+        if (inside >= 0.03 * np.diff(starts)).sum() >= 4:
+            chosen.append(key)
+    chosen = chosen or [int(order[0])]
+    sums = np.stack([np.bincount(keys, weights=samples[:, c], minlength=levels**3) for c in range(3)], axis=1)
     return (sums[chosen] / counts[chosen, None]).astype(np.float32)
 
 
-def _shading_distance(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+def _shading_distance(pixels: np.ndarray, colour: np.ndarray, squared_norms: np.ndarray | None = None) -> np.ndarray:
     """Distance of RGB ``pixels`` (..., 3) from ``colour``, forgiving shade.
 
     A pixel is split into ``f * colour`` (the background under more or less
-    light) and what is left. What is left counts fully; being brighter counts
-    fully; being darker counts ``_SHADOW_WEIGHT`` times: a shadow has the
-    background's colour at a lower ``f``.
+    light) and a rest orthogonal to it. The rest counts fully; being brighter
+    counts fully; being darker counts ``_SHADOW_WEIGHT`` times: a shadow has
+    the background's colour at a lower ``f``.
     """
+    if squared_norms is None:
+        squared_norms = _dot(pixels * pixels, np.ones(3, np.float32))
     norm2 = float(colour @ colour) + 1e-6
-    f = (pixels @ colour) / norm2
-    residual = pixels - f[..., None] * colour
-    shade = np.where(f >= 1.0, f - 1.0, (1.0 - f) * _SHADOW_WEIGHT) * np.sqrt(norm2)
-    return np.sqrt(np.einsum("...c,...c->...", residual, residual) + shade * shade)
+    dot = _dot(pixels, colour)
+    f = dot * np.float32(1.0 / norm2)
+    # Brighter: f - 1; darker: (1 - f) * weight. The larger of the two is the right one.
+    shade = np.maximum(f - 1.0, (1.0 - f) * np.float32(_SHADOW_WEIGHT))
+    rest = squared_norms - dot * f
+    np.maximum(rest, 0.0, out=rest)
+    shade *= shade
+    shade *= np.float32(norm2)
+    rest += shade
+    return rest
+
+
+def _dot(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """``pixels @ colour`` over the last axis, by OpenCV (much faster than numpy here)."""
+    flat = cv2.transform(np.ascontiguousarray(pixels, np.float32).reshape(-1, 1, 3), colour.reshape(1, 3).astype(np.float32))
+    return flat.reshape(pixels.shape[:-1])
 
 
 def background_distance(rgb: np.ndarray, colours: np.ndarray | None = None) -> np.ndarray:
@@ -163,10 +177,13 @@ def background_distance(rgb: np.ndarray, colours: np.ndarray | None = None) -> n
     else:
         # Large images: a table over RGB quantised to 64 levels a channel, looked up per pixel.
         levels = np.arange(64, dtype=np.float32) * 4.0 + 2.0
-        pixels = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1)
-    best = np.full(pixels.shape[:-1], np.inf, np.float32)
-    for colour in colours.astype(np.float32):
-        np.minimum(best, _shading_distance(pixels, colour), out=best)
+        pixels = np.ascontiguousarray(np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1))
+    norms = _dot(pixels * pixels, np.ones(3, np.float32))
+    first, *others = colours.astype(np.float32)
+    best = _shading_distance(pixels, first, norms)
+    for colour in others:
+        np.minimum(best, _shading_distance(pixels, colour, norms), out=best)
+    np.sqrt(best, out=best)
     if table:
         index = (rgb >> 2).astype(np.intp)
         return best[index[..., 0], index[..., 1], index[..., 2]]
@@ -295,8 +312,7 @@ def otsu_threshold(values: np.ndarray) -> float:
 def _hysteresis(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
     """Weak pixels connected to strong ones (pale rachis, petiole) join them."""
     count, labels = cv2.connectedComponents((weak | strong.astype(bool)).astype(np.uint8), connectivity=8)
-    keep = np.zeros(count, bool)
-    keep[np.unique(labels[strong.astype(bool)])] = True
+    keep = np.bincount(labels[strong.astype(bool)], minlength=count) > 0
     keep[0] = False
     return keep[labels].astype(np.uint8)
 
