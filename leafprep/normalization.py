@@ -50,6 +50,7 @@ from .segmentation import (
     DigitRegion,
     analyse_digits,
     analyse_leaf,
+    cut_petiole,
     detect_kind,
     validate_kind,
     working_image,
@@ -207,14 +208,27 @@ def _leaf_layers(photo: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _upright(layers: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate so the main axis is vertical, with the thinner end (the petiole) down."""
+    """Rotate so the main axis is vertical, then turn the petiole down.
+
+    The petiole is what :func:`~leafprep.segmentation.cut_petiole` cuts off
+    (its largest piece); a leaf without one is turned so that its thinner end
+    is down.
+    """
     turn = 90.0 - main_axis_angle(mask)
     layers, weight = rotate(layers, turn), rotate(mask.astype(np.float32), turn)
-    rows = np.flatnonzero(weight.max(axis=1) > 0.5)
+    solid = weight > 0.5
+    rows = np.flatnonzero(solid.any(axis=1))
     if rows.size:
-        top, bottom = rows[0], rows[-1] + 1
-        end = max(1, (bottom - top) // 6)
-        if weight[top : top + end].sum() < weight[bottom - end : bottom].sum():
+        centre = float(np.average(np.arange(weight.shape[0]), weights=weight.sum(axis=1)))
+        stalk = solid & ~cut_petiole(solid)
+        count, labels, stats, centroids = cv2.connectedComponentsWithStats(stalk.astype(np.uint8), connectivity=8)
+        if count > 1 and stats[1:, cv2.CC_STAT_AREA].max() >= 0.002 * solid.sum():
+            flip = centroids[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), 1] < centre
+        else:
+            top, bottom = rows[0], rows[-1] + 1
+            end = max(1, (bottom - top) // 6)
+            flip = weight[top : top + end].sum() < weight[bottom - end : bottom].sum()
+        if flip:
             layers, weight = layers[::-1, ::-1], weight[::-1, ::-1]
     return np.ascontiguousarray(layers), np.ascontiguousarray(weight)
 

@@ -263,3 +263,21 @@ def test_normalize_auto_says_what_it_chose(leaf_file, tmp_path):
 def test_normalize_refuses_mode_for_digits(photo, tmp_path):
     result = invoke("normalize", photo, "--mode", "rgb", "--out", tmp_path / "o.png")
     assert result.exit_code == 2 and "--mode is for leaves" in result.output
+
+
+def test_segment_leaf_batch_over_bad_inputs_reports_every_failure(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cases = bad_inputs(folder)
+    arguments = [str(path) for path, _ in cases.values()]
+    result = runner.invoke(app, ["segment", *arguments, "--kind", "leaf", "--out", str(tmp_path / "masks")], terminal_width=400)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    written = {p.stem for p in (tmp_path / "masks").iterdir()}
+    for name, (path, expected) in cases.items():
+        if expected is None:
+            assert path.stem in written, name
+            continue
+        line = next((line for line in result.output.splitlines() if path.name in line and ":" in line), "")
+        wanted = "no leaf found" if expected == "no digit found" else expected
+        assert wanted in line, f"{name}: {line!r}"
