@@ -221,7 +221,7 @@ def _upright(layers: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if rows.size:
         centre = float(np.average(np.arange(weight.shape[0]), weights=weight.sum(axis=1)))
         stalk = solid & ~cut_petiole(solid)
-        count, labels, stats, centroids = cv2.connectedComponentsWithStats(stalk.astype(np.uint8), connectivity=8)
+        count, _, stats, centroids = cv2.connectedComponentsWithStats(stalk.astype(np.uint8), connectivity=8)
         if count > 1 and stats[1:, cv2.CC_STAT_AREA].max() >= 0.002 * solid.sum():
             flip = centroids[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])), 1] < centre
         else:
