@@ -39,35 +39,29 @@ PYTHON = sys.executable
 LEAFPREP = str(Path(PYTHON).with_name("leafprep"))
 
 
-def phone_jpeg() -> bytes:
-    """A 4032x3024 JPEG like a phone's: a digit on paper with sensor noise (cached)."""
-    path = CACHE / "phone_12mp.jpg"
+def _phone_jpeg(name: str, draw) -> bytes:
+    """A 4032x3024 JPEG like a phone's, from a photo drawn at 1008 px, with sensor noise (cached)."""
+    path = CACHE / name
     if path.exists():
         return path.read_bytes()
-    images, _ = mnist("test")
     rng = np.random.default_rng(12)
-    photo = random_photo(images[3], rng, side=1008)
-    photo = cv2.resize(photo, (3024, 4032), interpolation=cv2.INTER_CUBIC)
+    photo = cv2.resize(draw(rng), (3024, 4032), interpolation=cv2.INTER_CUBIC)
     photo = np.clip(photo + rng.normal(0, 5, photo.shape), 0, 255).astype(np.uint8)
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encoded.tobytes())
     return encoded.tobytes()
+
+
+def phone_jpeg() -> bytes:
+    """A 12 MP photo of a handwritten digit on paper."""
+    images, _ = mnist("test")
+    return _phone_jpeg("phone_12mp.jpg", lambda rng: random_photo(images[3], rng, side=1008))
 
 
 def leaf_jpeg() -> bytes:
-    """A 4032x3024 JPEG of a leaf on card with sensor noise (cached)."""
-    path = CACHE / "leaf_12mp.jpg"
-    if path.exists():
-        return path.read_bytes()
-    rng = np.random.default_rng(13)
-    photo, _ = leaf_photo("ovata", rng, side=1008, background="card")
-    photo = cv2.resize(photo, (3024, 4032), interpolation=cv2.INTER_CUBIC)
-    photo = np.clip(photo + rng.normal(0, 5, photo.shape), 0, 255).astype(np.uint8)
-    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded.tobytes())
-    return encoded.tobytes()
+    """A 12 MP photo of a leaf on card."""
+    return _phone_jpeg("leaf_12mp.jpg", lambda rng: leaf_photo("ovata", rng, side=1008, background="card")[0])
 
 
 def interleaved(first, second, repeats: int) -> tuple[float, float]:

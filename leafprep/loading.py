@@ -205,11 +205,13 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             orientation = image.getexif().get(0x0112, 1)
         except Exception:  # a broken EXIF block must not lose the picture
             orientation = 1
-        if min_side is not None and image.format in ("JPEG", "MPO"):
-            short = min(width, height)
-            if short > 2 * min_side:
-                factor = min_side / short
-                image.draft("RGB", (max(1, int(width * factor)), max(1, int(height * factor))))
+        full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
+        if min_side is not None and image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
+            reduction = max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
+            if reduction > 1:
+                reduced = _decode_reduced_jpeg(data, reduction)
+                if reduced is not None:
+                    return _Loaded(reduced, full, name)
         try:
             image.load()
             if orientation in (2, 3, 4, 5, 6, 7, 8):
@@ -219,8 +221,22 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             raise ImageTooLargeError(name, str(exc)) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
-    full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
     return _Loaded(rgb, full, name)
+
+
+def _decode_reduced_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
+    """Decode a JPEG at 1/2, 1/4 or 1/8 size with libjpeg's DCT scaling (OpenCV), EXIF orientation applied.
+
+    Returns None where OpenCV cannot decode it; the caller then decodes with
+    Pillow, which gives the precise error.
+    """
+    import cv2
+
+    flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[reduction]
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if bgr is None or bgr.ndim != 3:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _pil_to_rgb8(image: Image.Image) -> np.ndarray:

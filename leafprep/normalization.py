@@ -202,7 +202,10 @@ def _leaf_layers(photo: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
         return photo.astype(np.float32) / 255.0 * coverage[:, :, None]
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
     inside = gray[mask]
-    low, high = np.percentile(inside, [1, 99]) if inside.size else (0.0, 255.0)
+    low, high = 0.0, 255.0
+    if inside.size:
+        ranks = [int(0.01 * (inside.size - 1)), int(0.99 * (inside.size - 1))]
+        low, high = (float(v) for v in np.partition(inside, ranks)[ranks])
     texture = np.clip((gray - low) / max(float(high - low), 1.0), 0.0, 1.0)
     return (0.35 + 0.65 * texture) * coverage
 

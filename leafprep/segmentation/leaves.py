@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -101,7 +102,8 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
     # The ring in 16 arcs: four along each side.
     arcs = []
     for side in (rgb[:r], rgb[-r:], np.swapaxes(rgb[r:-r, :r], 0, 1), np.swapaxes(rgb[r:-r, -r:], 0, 1)):
-        arcs += [piece.reshape(-1, 3) for piece in np.array_split(side, 4, axis=1) if piece.size]
+        cuts = np.linspace(0, side.shape[1], 5).astype(int)
+        arcs += [side[:, a:b].reshape(-1, 3) for a, b in pairwise(cuts) if b > a]
     samples = np.concatenate(arcs)
     starts = np.cumsum([0] + [len(arc) for arc in arcs])
     levels = 256 // _BIN
