@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -365,6 +365,156 @@ def segment(
     if batch.done:
         err_console.print(f"Masks in {out}")
     raise typer.Exit(code)
+
+
+class BuildKind(StrEnum):
+    """How each image is normalised for a dataset."""
+
+    digit = "digit"
+    leaf = "leaf"
+    auto = "auto"
+    none = "none"
+
+
+@app.command()
+def build(
+    source: Annotated[Path, typer.Argument(help="A folder of class folders (optionally under train/ val/ test/), a CSV, or MNIST IDX files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the shards, labels, manifest and dataset_info.json.")],
+    kind: Annotated[
+        Optional[BuildKind],
+        typer.Option(help="How to normalise: digit, leaf, auto, or none (already normalised). Default: none for IDX, else digit."),
+    ] = None,
+    size: Annotated[int, typer.Option(min=8, max=1024, help="Side of every image in pixels.")] = 28,
+    mode: Annotated[Optional[Mode], typer.Option(help="Leaves: gray (default), silhouette or rgb.")] = None,
+    split: Annotated[str, typer.Option(help="Train/validation/test proportions, e.g. 80/10/10 or 2/1 (no validation).")] = "80/10/10",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the order of examples.")] = 0,
+    augment: Annotated[int, typer.Option(min=0, help="Augmented copies of each training example.")] = 0,
+    shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
+) -> None:
+    """Build train/validation/test TFRecord shards from a folder of photos, a CSV or MNIST's IDX files.
+
+    Every input is listed in manifest.csv: written, rejected (with the reason) or duplicate.
+    """
+    from . import build as builder
+    from .errors import LeafprepError as Error
+
+    try:
+        proportions = builder.parse_split(split)
+        chosen = kind.value if kind else ("none" if _is_idx(source) else "digit")
+        options = builder.BuildOptions(chosen, size, mode.value if mode else None, proportions, seed, augment, shard_mb)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("building"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("build", total=None, rate="")
+
+            def progress(done: int, total: int) -> None:
+                if done % 50 == 0 or done == total:
+                    speed = bar.tasks[0].speed
+                    bar.update(task, completed=done, total=total, rate=f"{speed:.0f}/s" if speed else "")
+
+            report = builder.build(source, out, options, workers=workers, overwrite=overwrite, progress=progress)
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc.source}: {exc.reason}" + (f" ({exc.hint})" if exc.hint else ""), markup=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]: the dataset is incomplete; run the same command again to finish it")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_build_summary(report)
+    rejected = [item for item in report.items if item.status == "rejected"]
+    raise typer.Exit(EXIT_FAILED if rejected else EXIT_OK)
+
+
+def _is_idx(source: Path) -> bool:
+    return source.is_dir() and any(source.glob("*-idx3-ubyte*"))
+
+
+def _print_build_summary(report: Any) -> None:
+    from rich.table import Table
+
+    meta = report.info
+    table = Table("split", "examples", *meta["labels"][:12], title=f"dataset in {report.out}", title_justify="left")
+    for split, data in meta["splits"].items():
+        table.add_row(split, str(data["examples"]), *(str(data["per_class"][name]) for name in meta["labels"][:12]))
+    err_console.print(table)
+    found = meta["inputs"]
+    err_console.print(
+        f"inputs: {found['found']} found = {found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate; "
+        f"{len(meta['shards'])} shard(s); image {'x'.join(map(str, meta['image_shape']))}"
+    )
+    for item in report.items:
+        if item.status == "rejected":
+            err_console.print(f"  rejected {item.source}: {item.reason}", markup=False)
+
+
+@app.command()
+def verify(folder: Annotated[Path, typer.Argument(help="A dataset folder written by 'leafprep build'.")]) -> None:
+    """Read every record of a dataset and check CRCs, checksums and counts against dataset_info.json."""
+    from .records import verify as check
+
+    problems = check(folder)
+    if problems:
+        for problem in problems:
+            err_console.print(f"[red]damaged:[/red] {problem}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    out_console.print(f"{folder}: every shard and record checks out")
+
+
+@app.command()
+def inspect(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder written by 'leafprep build'.")],
+    sheet: Annotated[Optional[Path], typer.Option(help="Contact sheet PNG with samples of every class. Default: FOLDER/inspect.png")] = None,
+    per_class: Annotated[int, typer.Option(min=1, help="Samples of each class on the sheet.")] = 8,
+) -> None:
+    """Print a summary of a dataset and draw samples of every class and a class histogram."""
+    from .errors import LeafprepError as Error
+    from .records import info, iter_records
+
+    try:
+        meta = info(folder)
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    from rich.table import Table
+
+    table = Table("class", *meta["splits"], title=f"{folder}: {'x'.join(map(str, meta['image_shape']))}, {len(meta['labels'])} classes")
+    for name in meta["labels"]:
+        table.add_row(name, *(str(data["per_class"][name]) for data in meta["splits"].values()))
+    out_console.print(table)
+    out_console.print(f"train pixel mean {meta['train_pixel_mean']:.4f}, std {meta['train_pixel_std']:.4f}; options {meta['options']}")
+
+    import numpy as np
+    import tensorflow as tf
+
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in meta["labels"]}
+    height, width, channels = meta["image_shape"]
+    spec = {"image/raw": tf.io.FixedLenFeature([], tf.string), "label/name": tf.io.FixedLenFeature([], tf.string)}
+    for shard in meta["shards"]:
+        for _, payload in iter_records(folder / shard["file"]):
+            parsed = tf.io.parse_single_example(payload, spec)
+            name = parsed["label/name"].numpy().decode("utf-8")
+            if len(samples[name]) < per_class:
+                pixels = np.frombuffer(parsed["image/raw"].numpy(), np.uint8).reshape(height, width, channels)
+                samples[name].append(pixels[:, :, 0] if channels == 1 else pixels)
+        if all(len(v) >= per_class for v in samples.values()):
+            break
+    from PIL import Image
+
+    from .figures import class_sheet
+
+    target = sheet or folder / "inspect.png"
+    counts = {name: sum(data["per_class"][name] for data in meta["splits"].values()) for name in meta["labels"]}
+    Image.fromarray(class_sheet(samples, counts)).save(target)
+    out_console.print(f"samples and class histogram in {target}")
 
 
 def _small(photo: np.ndarray, side: int = 224) -> np.ndarray:

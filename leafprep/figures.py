@@ -12,7 +12,7 @@ from .normalization import Steps
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["contact_sheet", "outline", "save_steps", "steps_figure", "text_preview"]
+__all__ = ["class_sheet", "contact_sheet", "outline", "save_steps", "steps_figure", "text_preview"]
 
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
@@ -165,3 +165,37 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(picture, contours, -1, colour, max(1, round(max(mask.shape) / 400)), cv2.LINE_AA)
     return picture
+
+
+def class_sheet(samples: dict[str, list[np.ndarray]], counts: dict[str, int], *, tile: int = 48) -> np.ndarray:
+    """Samples of every class in rows, with a bar of the class's size at the right.
+
+    Parameters
+    ----------
+    samples : dict of str to list of ndarray
+        Images (uint8, grey or RGB) of each class.
+    counts : dict of str to int
+        Examples of each class, drawn as a histogram bar.
+    tile : int, optional
+
+    Returns
+    -------
+    sheet : (H, W, 3) ndarray of uint8
+    """
+    import cv2
+
+    columns = max((len(v) for v in samples.values()), default=1)
+    label_w, bar_w = 140, 200
+    most = max(counts.values(), default=1) or 1
+    sheet = np.full((max(1, len(samples)) * (tile + 4), label_w + columns * (tile + 4) + bar_w, 3), 255, np.uint8)
+    for row, (name, images) in enumerate(samples.items()):
+        top = row * (tile + 4) + 2
+        cv2.putText(sheet, name[:18], (4, top + tile // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        for col, image in enumerate(images):
+            left = label_w + col * (tile + 4)
+            sheet[top : top + tile, left : left + tile] = _thumbnail(image, tile)
+        length = int((bar_w - 60) * counts.get(name, 0) / most)
+        left = label_w + columns * (tile + 4) + 4
+        sheet[top + tile // 3 : top + 2 * tile // 3, left : left + length] = (70, 110, 180)
+        cv2.putText(sheet, str(counts.get(name, 0)), (left + length + 4, top + tile // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+    return sheet

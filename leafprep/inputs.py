@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "Input", "expand_inputs"]
+__all__ = ["IMAGE_SUFFIXES", "Input", "expand_inputs", "natural_key"]
 
 #: File name endings that folders are searched for (case-insensitive).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".mpo", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
@@ -30,7 +30,7 @@ class Input:
     relative: Path
 
 
-def _natural_key(path: Path) -> list[object]:
+def natural_key(path: Path | str) -> list[object]:
     import re
 
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
@@ -68,7 +68,7 @@ def expand_inputs(arguments: list[str]) -> tuple[list[Input], list[tuple[str, st
         if path.is_dir():
             found = sorted(
                 (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
-                key=_natural_key,
+                key=natural_key,
             )
             if not found:
                 problems.append((argument, "the folder holds no image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")"))
@@ -77,7 +77,7 @@ def expand_inputs(arguments: list[str]) -> tuple[list[Input], list[tuple[str, st
         elif path.exists() or os.path.lexists(path):
             add(path, Path(path.name))
         elif glob.has_magic(argument):
-            matches = sorted((Path(m) for m in glob.glob(argument, recursive=True)), key=_natural_key)
+            matches = sorted((Path(m) for m in glob.glob(argument, recursive=True)), key=natural_key)
             files = [m for m in matches if not m.is_dir()]
             if not files:
                 problems.append((argument, "the pattern matches no file"))

@@ -1,0 +1,514 @@
+"""``leafprep build``: from a folder of photos (or a CSV, or MNIST's IDX files) to TFRecord shards.
+
+The output folder holds::
+
+    train-00000-of-00002.tfrecord ...   shards (schema: :mod:`leafprep.records`)
+    labels.txt                          class names, one a line, natural order
+    dataset_info.json                   counts, shape, pixel mean/std, options, checksums
+    manifest.csv                        one row per input: written, rejected (why) or duplicate
+    _COMPLETE                           written last
+
+How it works, in order:
+
+1. find the inputs (class folders, optionally under ``train/``, ``val/``,
+   ``test/``; a CSV with ``path,label[,split][,group]``; IDX files) in natural
+   order, and hash every file's bytes (SHA-256);
+2. give each input a split: the one it came with, or one drawn from a hash of
+   ``(seed, group or content)`` against the ``--split`` proportions. Adding
+   files never moves files already assigned, identical files land in the same
+   split, and every class gets the proportions in expectation;
+3. order each split by another hash (a seeded shuffle), plan the shards, and
+   decode and normalise in worker processes, in that order, streaming;
+4. write each shard under a temporary name, then rename it; write the
+   manifest, ``dataset_info.json`` and ``_COMPLETE`` last. An interrupted build
+   leaves no ``_COMPLETE``; running it again rebuilds the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._version import __version__
+from .errors import LeafprepError, ParameterError
+from .inputs import natural_key
+from .records import COMPLETE_FILE, INFO_FILE, Record, encode_example, file_sha256, shard_name
+
+__all__ = ["BuildOptions", "BuildReport", "Item", "build", "find_inputs", "assign_split", "parse_split"]
+
+SPLITS = ("train", "val", "test")
+_MARKER = ".leafprep-dataset"
+_IDX_PREFIXES = {"train": "train", "t10k": "test"}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What each image becomes, and how the dataset is cut.
+
+    Attributes
+    ----------
+    kind : {"digit", "leaf", "auto", "none"}
+        How to normalise (``"none"``: the images are already normalised and
+        are only resized to ``size``).
+    size : int
+    mode : {"gray", "silhouette", "rgb"} or None
+    split : tuple of float
+        Train, validation and test proportions (sum 1).
+    seed : int
+    augment : int
+        Augmented copies of each training example.
+    shard_mb : float
+        Target size of a shard in megabytes.
+    """
+
+    kind: str = "digit"
+    size: int = 28
+    mode: str | None = None
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    augment: int = 0
+    shard_mb: float = 64.0
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.mode == "rgb" else 1
+
+
+@dataclass
+class Item:
+    """One input of a build."""
+
+    source: str  # path relative to the input root (or IDX file#index)
+    label: str
+    path: Path | None = None  # the file, or None for IDX examples
+    pixels: np.ndarray | None = None  # IDX examples
+    split: str | None = None
+    group: str | None = None
+    sha256: str = ""
+    status: str = ""
+    reason: str = ""
+    shard: str = ""
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    out: Path
+    items: list[Item]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+
+def natural_labels(names: set[str]) -> list[str]:
+    """Class names in natural order: ``2`` before ``10``."""
+    return sorted(names, key=natural_key)
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """``"80/10/10"`` (or ``"2/1"``: no validation split) as proportions.
+
+    Examples
+    --------
+    >>> parse_split("80/10/10")
+    (0.8, 0.1, 0.1)
+    >>> parse_split("2/1")
+    (0.6666666666666666, 0.0, 0.3333333333333333)
+    """
+    try:
+        parts = [float(p) for p in re.split(r"[/:,]", text.strip()) if p]
+    except ValueError:
+        parts = []
+    if len(parts) == 2:
+        parts = [parts[0], 0.0, parts[1]]
+    if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
+        raise ParameterError("split", f"split must look like 80/10/10 or 2/1, got {text!r}")
+    total = sum(parts)
+    return parts[0] / total, parts[1] / total, parts[2] / total
+
+
+def _unit_hash(*parts: object) -> float:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def assign_split(key: str, proportions: tuple[float, float, float], seed: int) -> str:
+    """The split of an input, from a hash of ``(seed, key)``: stable when inputs are added.
+
+    Examples
+    --------
+    >>> assign_split("abc", (1.0, 0.0, 0.0), 0)
+    'train'
+    """
+    u = _unit_hash("split", seed, key)
+    if u < proportions[0]:
+        return "train"
+    if u < proportions[0] + proportions[1]:
+        return "val"
+    return "test"
+
+
+def _idx_items(folder: Path) -> list[Item]:
+    from .idx import read_idx
+
+    items = []
+    for prefix, split in _IDX_PREFIXES.items():
+        images = sorted(folder.glob(f"{prefix}-images*idx3-ubyte*"))
+        labels = sorted(folder.glob(f"{prefix}-labels*idx1-ubyte*"))
+        if not images or not labels:
+            continue
+        pixels, classes = read_idx(images[0]), read_idx(labels[0])
+        if len(pixels) != len(classes):
+            raise LeafprepError(str(images[0]), f"holds {len(pixels)} images but {labels[0].name} holds {len(classes)} labels")
+        for index, (image, label) in enumerate(zip(pixels, classes, strict=True)):
+            items.append(Item(f"{images[0].name}#{index:05d}", str(int(label)), pixels=image, split=split))
+    return items
+
+
+def _csv_items(path: Path) -> list[Item]:
+    root = path.parent
+    items = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "path" not in reader.fieldnames or "label" not in reader.fieldnames:
+            raise LeafprepError(str(path), "a CSV input needs the columns path,label (and optionally split, group)")
+        for row in reader:
+            file = Path(row["path"])
+            split = (row.get("split") or "").strip() or None
+            if split is not None and split not in SPLITS:
+                raise LeafprepError(str(path), f"unknown split {split!r} for {row['path']} (use train, val or test)")
+            items.append(Item(row["path"], row["label"].strip(), root / file, split=split, group=(row.get("group") or None)))
+    return items
+
+
+def _folder_items(root: Path) -> list[Item]:
+    presplit = [name for name in SPLITS if (root / name).is_dir()]
+    bases = [(root / name, name) for name in presplit] if presplit else [(root, None)]
+    items = []
+    for base, split in bases:
+        for folder in sorted((p for p in base.iterdir() if p.is_dir()), key=natural_key):
+            # Every file, not only image names: what cannot be read is rejected and listed, never dropped.
+            for file in sorted((p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith(".")), key=natural_key):
+                items.append(Item(file.relative_to(root).as_posix(), folder.name, file, split=split))
+    return items
+
+
+def find_inputs(source: str | os.PathLike[str]) -> list[Item]:
+    """Every input of a build, in natural order.
+
+    Parameters
+    ----------
+    source : path
+        A folder of class folders (optionally under ``train/``, ``val/``,
+        ``test/``), a CSV file (``path,label[,split][,group]``, paths relative to
+        the CSV's folder) or a folder holding MNIST IDX files.
+
+    Returns
+    -------
+    items : list of Item
+        Every file found, images or not (non-images are rejected later, not
+        dropped).
+    """
+    root = Path(source)
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return _csv_items(root)
+    if not root.is_dir():
+        raise LeafprepError(str(root), "is neither a folder nor a CSV file")
+    idx = _idx_items(root)
+    if idx:
+        return idx
+    items = _folder_items(root)
+    if not items:
+        raise LeafprepError(str(root), "holds no class folders with files", "put each class's images in a folder named after it")
+    return items
+
+
+# -- work done in the worker processes ------------------------------------------------------------
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    array = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    return array if array.ndim == 3 else array[:, :, None]
+
+
+def _as_is(source: Any, options: BuildOptions) -> np.ndarray:
+    """``kind="none"``: the image is already normalised; only resize (and convert) it."""
+    import cv2
+
+    from .loading import load_image
+
+    if isinstance(source, np.ndarray) and source.ndim == 2 and source.shape == (options.size, options.size) and options.mode != "rgb":
+        return source.astype(np.float32) / 255.0  # MNIST's own pixels: nothing to do
+    rgb = load_image(source)
+    image = rgb if options.mode == "rgb" else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if image.shape[:2] != (options.size, options.size):
+        image = cv2.resize(image, (options.size, options.size), interpolation=cv2.INTER_AREA)
+    return image.astype(np.float32) / 255.0
+
+
+def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | None, str, list[np.ndarray]]:
+    """Normalise one input: (image uint8 HxWxC or None, reason, augmented copies)."""
+    import warnings
+
+    source, options, train, key = task
+    augmenting = train and options.augment > 0
+    if isinstance(source, np.ndarray) and options.kind == "none" and source.shape == (options.size,) * 2 and not augmenting:
+        if options.mode != "rgb":
+            return source[:, :, None], "", []  # IDX pixels at the right size: nothing to do
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if options.kind == "none":
+                image = _as_is(source, options)
+            else:
+                from .normalization import normalize
+
+                image = normalize(source, options.kind, options.size, mode=options.mode)
+    except LeafprepError as exc:
+        return None, exc.reason, []
+    except Exception as exc:  # a bug on one input must not stop the build
+        return None, f"internal error {type(exc).__name__}: {exc}", []
+    copies: list[np.ndarray] = []
+    if train and options.augment:
+        copies = _augment(image, options.augment, int(key[:8], 16) ^ options.seed)
+    return _to_uint8(image), "", [_to_uint8(copy) for copy in copies]
+
+
+def _augment(image: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """A minimal preset until the augmentation issue lands: small affine changes, no flips."""
+    import albumentations as A
+
+    pipeline = A.Compose([A.Affine(rotate=(-10, 10), scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), border_mode=0, p=1.0)], seed=seed)
+    return [np.clip(pipeline(image=image)["image"], 0.0, 1.0) for _ in range(count)]
+
+
+# -- the build ------------------------------------------------------------------------------------
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        ours = (out / _MARKER).exists()
+        if not ours and not overwrite:
+            raise LeafprepError(str(out), "is not empty and is not a leafprep dataset", "choose another --out, or pass --overwrite")
+        for child in out.iterdir():
+            if ours or overwrite:
+                if child.is_dir():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / _MARKER).write_text("leafprep dataset folder: 'leafprep build' may replace its contents\n")
+
+
+def _hash_inputs(items: list[Item]) -> None:
+    for item in items:
+        if item.pixels is not None:
+            item.sha256 = hashlib.sha256(np.ascontiguousarray(item.pixels).tobytes()).hexdigest()
+        elif item.path is not None:
+            try:
+                item.sha256 = file_sha256(item.path)
+            except OSError as exc:
+                item.status, item.reason = "rejected", f"cannot be read: {exc.strerror or exc}"
+
+
+def build(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    options: BuildOptions | None = None,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Build a sharded TFRecord dataset from photos.
+
+    Parameters
+    ----------
+    source : path
+        See :func:`find_inputs`.
+    out : path
+        Output folder: created, or a previous leafprep dataset (replaced); any
+        other non-empty folder is refused unless ``overwrite``.
+    options : BuildOptions, optional
+    workers : int, optional
+        Worker processes (default: the machine's cores; 0 or 1: none).
+    overwrite : bool, optional
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every input.
+
+    Returns
+    -------
+    report : BuildReport
+        Every input with its status (written, rejected with the reason, or
+        duplicate), split and shard; ``report.info`` is ``dataset_info.json``.
+    """
+    options = options or BuildOptions()
+    if options.kind not in ("digit", "leaf", "auto", "none"):
+        raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    out = Path(out)
+    items = find_inputs(source)
+    _prepare_output(out, overwrite)
+    _hash_inputs(items)
+    labels = natural_labels({item.label for item in items})
+    label_index = {name: i for i, name in enumerate(labels)}
+
+    seen: dict[str, Item] = {}
+    for item in items:
+        if item.status:
+            continue
+        first = seen.get(item.sha256)
+        if first is not None and item.pixels is None:
+            item.status, item.reason = "duplicate", f"same bytes as {first.source}"
+            item.split = first.split or assign_split(first.group or first.sha256, options.split, options.seed)
+            continue
+        seen.setdefault(item.sha256, item)
+        if item.split is None:
+            item.split = assign_split(item.group or item.sha256, options.split, options.seed)
+
+    todo = [item for item in items if not item.status]
+    per_example = options.size * options.size * options.channels + 160
+    plans: dict[str, list[Item]] = {}
+    for split in SPLITS:
+        members = [item for item in todo if item.split == split]
+        members.sort(key=lambda item: _unit_hash("order", options.seed, item.sha256, item.source))
+        if members:
+            plans[split] = members
+    shard_counts = {}
+    for split, members in plans.items():
+        copies = 1 + (options.augment if split == "train" else 0)
+        total_bytes = len(members) * copies * per_example
+        shard_counts[split] = max(1, min(len(members), math.ceil(total_bytes / (options.shard_mb * 1e6))))
+
+    ordered = [(split, k, item) for split, members in plans.items() for k, item in enumerate(members)]
+    tasks = [(item.pixels if item.pixels is not None else str(item.path), options, split == "train", item.sha256) for split, _, item in ordered]
+    if all(item.pixels is not None for item in todo) and options.kind == "none":
+        workers = 0  # IDX arrays need no decoding: worker processes would only add copying
+    results = _run_tasks(tasks, workers)
+    import tensorflow as tf  # after the workers have started: no fork after TensorFlow
+
+    shards: list[dict[str, Any]] = []
+    counts: dict[str, Counter[str]] = {split: Counter() for split in plans}
+    histogram = np.zeros(256, np.int64)  # of the train pixels, for their mean and std
+    writer: Any = None
+    current: tuple[str, int] | None = None
+    temp_path = final_path = Path()
+    shard_examples = 0
+    done = 0
+
+    def close() -> None:
+        nonlocal writer
+        if writer is None or current is None:
+            return
+        writer.close()
+        with open(temp_path, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp_path, final_path)
+        shards.append(
+            {
+                "file": final_path.name,
+                "split": current[0],
+                "examples": shard_examples,
+                "bytes": final_path.stat().st_size,
+                "sha256": file_sha256(final_path),
+            }
+        )
+        writer = None
+
+    for (split, k, item), (image, reason, copies) in zip(ordered, results, strict=True):
+        index = k * shard_counts[split] // len(plans[split])
+        if current != (split, index):
+            close()
+            current = (split, index)
+            final_path = out / shard_name(split, index, shard_counts[split])
+            temp_path = out / f".tmp-{final_path.name}"
+            writer = tf.io.TFRecordWriter(str(temp_path))
+            shard_examples = 0
+        if image is None:
+            item.status, item.reason = "rejected", reason
+        else:
+            item.status, item.shard = "written", final_path.name
+            for picture in [image, *copies]:
+                record = Record(picture, label_index[item.label], item.label, item.source, item.sha256)
+                writer.write(encode_example(record))
+                shard_examples += 1
+                counts[split][item.label] += 1
+                if split == "train":
+                    histogram += np.bincount(picture.reshape(-1), minlength=256)
+        done += 1
+        if progress:
+            progress(done, len(ordered))
+    close()
+
+    levels = np.arange(256) / 255.0
+    pixels = int(histogram.sum())
+    mean = float(histogram @ levels) / pixels if pixels else 0.0
+    std = math.sqrt(max(float(histogram @ (levels * levels)) / pixels - mean * mean, 0.0)) if pixels else 0.0
+    meta = {
+        "leafprep_version": __version__,
+        "source": str(source),
+        "options": {
+            "kind": options.kind,
+            "size": options.size,
+            "mode": options.mode or "gray",
+            "split": list(options.split),
+            "seed": options.seed,
+            "augment": options.augment,
+            "shard_mb": options.shard_mb,
+        },
+        "labels": labels,
+        "image_shape": [options.size, options.size, options.channels],
+        "splits": {split: {"examples": sum(counts[split].values()), "per_class": {name: counts[split][name] for name in labels}} for split in plans},
+        "train_pixel_mean": mean,
+        "train_pixel_std": std,
+        "inputs": {
+            "found": len(items),
+            "written": sum(1 for i in items if i.status == "written"),
+            "rejected": sum(1 for i in items if i.status == "rejected"),
+            "duplicate": sum(1 for i in items if i.status == "duplicate"),
+        },
+        "shards": shards,
+    }
+    (out / "labels.txt").write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        table = csv.writer(handle)
+        table.writerow(["source", "label", "split", "status", "reason", "shard", "sha256"])
+        for item in items:
+            table.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256])
+    (out / INFO_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / COMPLETE_FILE).write_text("complete\n")
+    return BuildReport(out, items, meta)
+
+
+def _run_tasks(tasks: list[Any], workers: int | None) -> Iterator[Any]:
+    """Results of :func:`_process` in task order, from worker processes when asked for."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    if count <= 1 or len(tasks) < 2:
+        return map(_process, tasks)
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    pool = context.Pool(count)
+    chunk = max(1, min(64, len(tasks) // (count * 8)))
+    results = pool.imap(_process, tasks, chunksize=chunk)
+
+    def drain() -> Iterator[Any]:
+        try:
+            yield from results
+        finally:
+            pool.terminate()
+            pool.join()
+
+    return drain()

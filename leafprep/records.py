@@ -1,0 +1,295 @@
+"""TFRecord datasets: the Example schema, shard names, writing, reading and checking.
+
+Schema of every ``tf.train.Example`` (all images are stored raw, so that a whole
+batch is decoded at once with ``tf.io.decode_raw``):
+
+===================  ======  ==================================================
+feature              type    meaning
+===================  ======  ==================================================
+``image/raw``        bytes   uint8 pixels, row-major, ``height*width*channels``
+``image/height``     int64   rows
+``image/width``      int64   columns
+``image/channels``   int64   1 (grey, silhouette) or 3 (rgb)
+``label``            int64   index into ``labels.txt`` (natural sort order)
+``label/name``       bytes   the class name, UTF-8
+``source``           bytes   the input's path relative to the input root, UTF-8
+``source/sha256``    bytes   hex SHA-256 of the source file's bytes
+===================  ======  ==================================================
+
+Shards are named ``{split}-{index:05d}-of-{count:05d}.tfrecord`` (as
+tensorflow-datasets does); :func:`parse_shard_name` reads such a name back.
+TensorFlow is imported only inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LeafprepError
+
+__all__ = [
+    "INFO_FILE",
+    "COMPLETE_FILE",
+    "DatasetError",
+    "Record",
+    "encode_example",
+    "shard_name",
+    "parse_shard_name",
+    "info",
+    "load",
+    "verify",
+    "iter_records",
+    "file_sha256",
+]
+
+INFO_FILE = "dataset_info.json"
+#: Written last: a folder without it is not a finished dataset.
+COMPLETE_FILE = "_COMPLETE"
+_SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$")
+
+
+class DatasetError(LeafprepError):
+    """A dataset folder is missing, unfinished or damaged."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One example as leafprep writes it."""
+
+    image: np.ndarray  # (H, W, C) uint8
+    label: int
+    label_name: str
+    source: str
+    sha256: str
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    """``train-00003-of-00008.tfrecord``.
+
+    Examples
+    --------
+    >>> shard_name("train", 3, 8)
+    'train-00003-of-00008.tfrecord'
+    """
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def parse_shard_name(name: str) -> tuple[str, int, int] | None:
+    """``(split, index, count)`` of a shard file name, or None.
+
+    Examples
+    --------
+    >>> parse_shard_name("val-00001-of-00004.tfrecord")
+    ('val', 1, 4)
+    """
+    match = _SHARD.match(name)
+    if not match:
+        return None
+    return match["split"], int(match["index"]), int(match["count"])
+
+
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_TEMPLATE: Any = None
+
+
+def encode_example(record: Record) -> bytes:
+    """Serialise a :class:`Record` as a ``tf.train.Example`` (see the schema above).
+
+    One Example is built once and its values replaced for every record, which
+    is several times faster than building a new message each time; the bytes
+    are the same.
+    """
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import tensorflow as tf
+
+        example = tf.train.Example()
+        for key in ("image/raw", "label/name", "source", "source/sha256"):
+            example.features.feature[key].bytes_list.value.append(b"")
+        for key in ("image/height", "image/width", "image/channels", "label"):
+            example.features.feature[key].int64_list.value.append(0)
+        _TEMPLATE = example
+    image = np.ascontiguousarray(record.image, dtype=np.uint8)
+    feature = _TEMPLATE.features.feature
+    feature["image/raw"].bytes_list.value[0] = image.tobytes()
+    feature["image/height"].int64_list.value[0] = image.shape[0]
+    feature["image/width"].int64_list.value[0] = image.shape[1]
+    feature["image/channels"].int64_list.value[0] = 1 if image.ndim == 2 else image.shape[2]
+    feature["label"].int64_list.value[0] = record.label
+    feature["label/name"].bytes_list.value[0] = record.label_name.encode("utf-8")
+    feature["source"].bytes_list.value[0] = record.source.encode("utf-8")
+    feature["source/sha256"].bytes_list.value[0] = record.sha256.encode("ascii")
+    return bytes(_TEMPLATE.SerializeToString(deterministic=True))
+
+
+def info(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``dataset_info.json`` of a finished dataset.
+
+    Raises
+    ------
+    DatasetError
+        The folder is not a dataset, or its build did not finish.
+    """
+    root = Path(folder)
+    path = root / INFO_FILE
+    if not path.exists():
+        raise DatasetError(str(root), "is not a leafprep dataset (no dataset_info.json)", "build one with 'leafprep build'")
+    if not (root / COMPLETE_FILE).exists():
+        raise DatasetError(str(root), "the build did not finish", "run the same 'leafprep build' again to finish it")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _shards(folder: Path, split: str, meta: dict[str, Any]) -> list[Path]:
+    names = [shard["file"] for shard in meta["shards"] if shard["split"] == split]
+    if not names:
+        raise DatasetError(str(folder), f"has no split {split!r}; it has {sorted(meta['splits'])}")
+    return [folder / name for name in names]
+
+
+def _feature_spec() -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {
+        "image/raw": tf.io.FixedLenFeature([], tf.string),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+    }
+
+
+def load(
+    folder: str | os.PathLike[str],
+    split: str = "train",
+    *,
+    batch_size: int = 128,
+    shuffle: bool | int = False,
+    seed: int = 0,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+) -> Any:
+    """A ``tf.data.Dataset`` of ``(images, labels)`` batches from a dataset folder.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by ``leafprep build``.
+    split : str, optional
+        ``"train"``, ``"val"`` or ``"test"``.
+    batch_size : int, optional
+    shuffle : bool or int, optional
+        Shuffle examples with a buffer of this size (``True``: 10,000); shards
+        are interleaved in a seeded order.
+    seed : int, optional
+    repeat : bool, optional
+    drop_remainder : bool, optional
+
+    Returns
+    -------
+    dataset : tf.data.Dataset
+        Batches of float32 images ``(B, H, W, C)`` in [0, 1] and int64 labels
+        ``(B,)``, parsed a whole batch at a time.
+    """
+    import tensorflow as tf
+
+    root = Path(folder)
+    meta = info(root)
+    height, width, channels = meta["image_shape"]
+    files = [str(path) for path in _shards(root, split, meta)]
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle:
+        dataset = dataset.shuffle(10_000 if shuffle is True else int(shuffle), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    spec = _feature_spec()
+
+    def parse(serialized: Any) -> tuple[Any, Any]:
+        parsed = tf.io.parse_example(serialized, spec)
+        pixels = tf.io.decode_raw(parsed["image/raw"], tf.uint8)
+        images = tf.reshape(pixels, [-1, height, width, channels])
+        return tf.cast(images, tf.float32) / 255.0, parsed["label"]
+
+    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def iter_records(path: str | os.PathLike[str], *, skip_damaged: bool = False) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, payload)`` of every record of a TFRecord file; TensorFlow checks both CRCs.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, the record's number and its byte offset, at the first
+        damaged record (unless ``skip_damaged``, which stops there quietly: past
+        a damaged length the rest of a file cannot be framed).
+    """
+    import tensorflow as tf
+
+    offset, number = 0, 0
+    iterator = iter(tf.data.TFRecordDataset(str(path)))
+    while True:
+        try:
+            payload = bytes(next(iterator).numpy())
+        except StopIteration:
+            return
+        except tf.errors.DataLossError as exc:
+            if skip_damaged:
+                return
+            detail = str(exc).splitlines()[0]
+            raise DatasetError(str(path), f"record {number} (byte offset {offset}) is damaged: {detail}", "rebuild the dataset") from None
+        yield offset, payload
+        offset += len(payload) + 16
+        number += 1
+
+
+def verify(folder: str | os.PathLike[str]) -> list[str]:
+    """Check every record of a dataset against its ``dataset_info.json``.
+
+    Reads every shard, checks both CRCs of every record, the shard's SHA-256
+    and its record count.
+
+    Returns
+    -------
+    problems : list of str
+        Empty when the dataset is sound; each problem names the file (and the
+        record's byte offset).
+    """
+    root = Path(folder)
+    try:
+        meta = info(root)
+    except DatasetError as exc:
+        return [str(exc)]
+    problems = []
+    for shard in meta["shards"]:
+        path = root / shard["file"]
+        if not path.exists():
+            problems.append(f"{path}: missing")
+            continue
+        if file_sha256(path) != shard["sha256"]:
+            problems.append(f"{path}: SHA-256 differs from dataset_info.json")
+        try:
+            count = sum(1 for _ in iter_records(path))
+        except DatasetError as exc:
+            problems.append(str(exc))
+            continue
+        if count != shard["examples"]:
+            problems.append(f"{path}: {count} records, dataset_info.json says {shard['examples']}")
+    return problems

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from leafprep import LeafprepError
+from leafprep.build import BuildOptions, assign_split, build, find_inputs, parse_split
+from leafprep.cli import app
+from leafprep.records import info, load, parse_shard_name, verify
+from photos import SHARED, encode
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">IIII", 0x803, len(images), 28, 28)
+    (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes(), mtime=0))
+    (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x801, len(labels)) + labels.tobytes(), mtime=0))
+
+
+@pytest.fixture
+def digit_folder(tmp_path, mnist_test) -> Path:
+    """20 digits of each of 3 classes, drawn on paper, in class folders."""
+    from leafprep.synthetic import ink_on_paper
+
+    images, labels = mnist_test
+    root = tmp_path / "digits"
+    for digit in (1, 2, 10):  # folder "10" sorts after "2"
+        folder = root / str(digit)
+        folder.mkdir(parents=True)
+        for n, index in enumerate(np.flatnonzero(labels == digit % 10)[:12]):
+            (folder / f"d{n}.png").write_bytes(encode(ink_on_paper(images[index], scale=3), "PNG"))
+    return root
+
+
+def shard_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.tfrecord"))}
+
+
+def test_parse_split_accepts_percentages_and_ratios():
+    assert parse_split("80/10/10") == pytest.approx((0.8, 0.1, 0.1))
+    assert parse_split("2/1") == pytest.approx((2 / 3, 0.0, 1 / 3))
+    with pytest.raises(LeafprepError):
+        parse_split("80/x")
+
+
+def test_assign_split_is_stable_and_follows_proportions():
+    keys = [f"file{i}" for i in range(3000)]
+    splits = [assign_split(k, (0.8, 0.1, 0.1), 7) for k in keys]
+    assert abs(splits.count("train") / 3000 - 0.8) < 0.03
+    assert splits == [assign_split(k, (0.8, 0.1, 0.1), 7) for k in keys]
+    assert splits != [assign_split(k, (0.8, 0.1, 0.1), 8) for k in keys]
+
+
+def test_build_writes_shards_labels_manifest_and_info(digit_folder, tmp_path):
+    report = build(digit_folder, tmp_path / "out", BuildOptions(kind="digit"), workers=2)
+    meta = info(tmp_path / "out")
+    assert meta["labels"] == ["1", "2", "10"]  # natural order
+    assert (tmp_path / "out" / "labels.txt").read_text().split() == ["1", "2", "10"]
+    assert meta["image_shape"] == [28, 28, 1]
+    assert meta["inputs"] == {"found": 36, "written": 36, "rejected": 0, "duplicate": 0}
+    assert sum(s["examples"] for s in meta["shards"]) == 36
+    for shard in meta["shards"]:
+        split, _, count = parse_shard_name(shard["file"])
+        assert split in ("train", "val", "test") and count >= 1
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv")))
+    assert len(rows) == 36 and {r["status"] for r in rows} == {"written"}
+    assert 0.0 < meta["train_pixel_mean"] < 0.5 and meta["train_pixel_std"] > 0.1
+    assert verify(tmp_path / "out") == []
+    assert report.count("written") == 36
+
+
+def test_build_is_byte_identical_for_same_inputs_and_seed(digit_folder, tmp_path):
+    build(digit_folder, tmp_path / "a", BuildOptions(seed=3), workers=2)
+    build(digit_folder, tmp_path / "b", BuildOptions(seed=3), workers=0)
+    assert shard_bytes(tmp_path / "a") == shard_bytes(tmp_path / "b")
+    build(digit_folder, tmp_path / "c", BuildOptions(seed=4), workers=0)
+    assert shard_bytes(tmp_path / "a") != shard_bytes(tmp_path / "c")
+
+
+def test_adding_files_does_not_move_assigned_images(digit_folder, tmp_path, mnist_test):
+    from leafprep.synthetic import ink_on_paper
+
+    before = {r.source: r.split for r in build(digit_folder, tmp_path / "a", workers=0).items}
+    images, labels = mnist_test
+    for n, index in enumerate(np.flatnonzero(labels == 2)[20:30]):
+        (digit_folder / "2" / f"new{n}.png").write_bytes(encode(ink_on_paper(images[index], scale=3), "PNG"))
+    after = {r.source: r.split for r in build(digit_folder, tmp_path / "b", workers=0).items}
+    assert all(after[source] == split for source, split in before.items())
+    assert len(after) == len(before) + 10
+
+
+def test_bad_and_duplicate_files_are_listed_never_dropped(digit_folder, tmp_path):
+    (digit_folder / "1" / "notes.txt").write_text("not an image")
+    (digit_folder / "1" / "empty.png").write_bytes(b"")
+    (digit_folder / "2" / "blank.png").write_bytes(encode(np.full((60, 60, 3), 240, np.uint8), "PNG"))
+    shutil.copy(digit_folder / "2" / "d0.png", digit_folder / "2" / "copy-of-d0.png")
+    report = build(digit_folder, tmp_path / "out", workers=2)
+    statuses = {item.source: (item.status, item.reason) for item in report.items}
+    assert statuses["1/notes.txt"][0] == "rejected" and "not a recognised image" in statuses["1/notes.txt"][1]
+    assert statuses["1/empty.png"][0] == "rejected" and "empty" in statuses["1/empty.png"][1]
+    assert statuses["2/blank.png"][0] == "rejected" and "no digit found" in statuses["2/blank.png"][1]
+    pair = sorted([statuses["2/copy-of-d0.png"][0], statuses["2/d0.png"][0]])
+    assert pair == ["duplicate", "written"]  # the first in natural order is written
+    meta = report.info["inputs"]
+    assert meta["written"] + meta["rejected"] + meta["duplicate"] == meta["found"] == 40
+    splits = {item.source: item.split for item in report.items}
+    assert splits["2/copy-of-d0.png"] == splits["2/d0.png"]
+
+
+def test_presplit_folders_and_csv_groups_keep_their_split(tmp_path, digit_folder):
+    root = tmp_path / "presplit"
+    shutil.copytree(digit_folder / "1", root / "train" / "one")
+    shutil.copytree(digit_folder / "2", root / "test" / "two")
+    shutil.copytree(digit_folder / "10", root / "test" / "one")
+    report = build(root, tmp_path / "out", workers=0)
+    assert {item.split for item in report.items if item.label == "two"} == {"test"}
+    assert report.info["splits"]["train"]["per_class"]["one"] == 12
+    table = tmp_path / "list.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "group"])
+        for n, file in enumerate(sorted((digit_folder / "1").glob("*.png"))):
+            writer.writerow([file.relative_to(tmp_path).as_posix(), "one", f"writer{n % 2}"])
+    grouped = build(table, tmp_path / "csvout", workers=0)
+    by_group: dict[str, set[str]] = {}
+    for n, item in enumerate(grouped.items):
+        by_group.setdefault(f"writer{n % 2}", set()).add(item.split or "")
+    assert all(len(splits) == 1 for splits in by_group.values())
+
+
+def test_idx_build_gives_mnist_train_and_test(tmp_path, mnist_test):
+    images, labels = mnist_test
+    write_idx(tmp_path / "idx", images[:300], labels[:300], "train")
+    write_idx(tmp_path / "idx", images[300:400], labels[300:400], "t10k")
+    build(tmp_path / "idx", tmp_path / "out", BuildOptions(kind="none"))
+    meta = info(tmp_path / "out")
+    assert meta["splits"]["train"]["examples"] == 300 and meta["splits"]["test"]["examples"] == 100
+    batches = list(load(tmp_path / "out", "test", batch_size=64))
+    x = np.concatenate([b[0].numpy() for b in batches])
+    y = np.concatenate([b[1].numpy() for b in batches])
+    assert x.shape == (100, 28, 28, 1) and x.dtype == np.float32 and x.max() <= 1.0
+    # every MNIST test image is in there, exactly
+    expected = {(images[i].tobytes(), int(labels[i])) for i in range(300, 400)}
+    assert {(np.rint(a[:, :, 0] * 255).astype(np.uint8).tobytes(), int(b)) for a, b in zip(x, y)} == expected
+
+
+def test_augment_adds_copies_to_train_only(digit_folder, tmp_path):
+    meta = build(digit_folder, tmp_path / "out", BuildOptions(augment=2, split=(0.5, 0.25, 0.25)), workers=0).info
+    rows = list(csv.DictReader(open(tmp_path / "out" / "manifest.csv")))
+    per_split = {s: sum(1 for r in rows if r["split"] == s and r["status"] == "written") for s in ("train", "val", "test")}
+    assert meta["splits"]["train"]["examples"] == 3 * per_split["train"]
+    assert meta["splits"].get("val", {"examples": 0})["examples"] == per_split["val"]
+
+
+def test_verify_names_the_damaged_shard_and_record(digit_folder, tmp_path):
+    build(digit_folder, tmp_path / "out", workers=0)
+    shard = sorted((tmp_path / "out").glob("train-*.tfrecord"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    problems = verify(tmp_path / "out")
+    assert any(shard.name in p and "SHA-256" in p for p in problems)
+    assert any(shard.name in p and "byte offset" in p for p in problems)
+    result = CliRunner().invoke(app, ["verify", str(tmp_path / "out")])
+    assert result.exit_code == 1 and shard.name in result.output
+
+
+def test_unfinished_build_is_not_a_dataset_and_rerun_finishes_it(digit_folder, tmp_path):
+    build(digit_folder, tmp_path / "out", workers=0)
+    reference = shard_bytes(tmp_path / "out")
+    (tmp_path / "out" / "_COMPLETE").unlink()  # as if killed before the end
+    (tmp_path / "out" / ".tmp-train-00000-of-00001.tfrecord").write_bytes(b"half")
+    with pytest.raises(LeafprepError, match="did not finish"):
+        info(tmp_path / "out")
+    build(digit_folder, tmp_path / "out", workers=0)
+    assert shard_bytes(tmp_path / "out") == reference
+    assert not list((tmp_path / "out").glob(".tmp-*"))
+
+
+def test_build_refuses_a_foreign_non_empty_folder(digit_folder, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    with pytest.raises(LeafprepError, match="not a leafprep dataset"):
+        build(digit_folder, out, workers=0)
+    assert (out / "thesis.docx").exists()
+
+
+def test_cli_build_inspect_verify(digit_folder, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "ds"
+    result = runner.invoke(app, ["build", str(digit_folder), "--out", str(out), "--split", "70/15/15", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "36 found = 36 written" in result.output
+    assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
+    inspected = runner.invoke(app, ["inspect", str(out)])
+    assert inspected.exit_code == 0 and (out / "inspect.png").exists()
+
+
+def test_swedish_leaves_build_with_two_to_one_split():
+    source = SHARED / "leaves" / "swedish"
+    if not source.exists():
+        pytest.skip("../shared/data/leaves is not here")
+    items = find_inputs(source)
+    assert len(items) == 1125 and len({i.label for i in items}) == 15
+
+
+def test_load_reports_missing_dataset(tmp_path):
+    with pytest.raises(LeafprepError, match="not a leafprep dataset"):
+        info(tmp_path)
+    assert json.dumps(BuildOptions().__dict__)
