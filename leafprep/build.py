@@ -15,8 +15,11 @@ How it works, in order:
    order, and hash every file's bytes (SHA-256);
 2. give each input a split: the one it came with, or one drawn from a hash of
    ``(seed, group or content)`` against the ``--split`` proportions. Adding
-   files never moves files already assigned, identical files land in the same
-   split, and every class gets the proportions in expectation;
+   files never moves files already assigned, and every class gets the
+   proportions in expectation. Identical files (same SHA-256) land in the same
+   split and only the first is written; near-identical pictures (difference
+   hashes within 3 bits) form a group and share a split; near-duplicates that
+   still cross splits (given splits, CSV groups) are reported;
 3. order each split by another hash (a seeded shuffle), plan the shards, and
    decode and normalise in worker processes, in that order, streaming;
 4. write each shard under a temporary name, then rename it; write the
@@ -34,6 +37,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +49,7 @@ import numpy as np
 from ._version import __version__
 from .errors import LeafprepError, ParameterError
 from .inputs import natural_key
-from .records import COMPLETE_FILE, INFO_FILE, Record, encode_example, file_sha256, shard_name
+from .records import COMPLETE_FILE, INFO_FILE, file_sha256, serialize_example, shard_name
 
 __all__ = ["BuildOptions", "BuildReport", "Item", "build", "find_inputs", "assign_split", "parse_split"]
 
@@ -315,15 +319,85 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
     (out / _MARKER).write_text("leafprep dataset folder: 'leafprep build' may replace its contents\n")
 
 
-def _hash_inputs(items: list[Item]) -> None:
+def difference_hash(gray: np.ndarray) -> int:
+    """64-bit difference hash (dHash) of a grey image: is each pixel darker than its right neighbour, at 9x8.
+
+    Near-identical pictures (re-encoded, resized, slightly lit differently)
+    get hashes a few bits apart.
+    """
+    import cv2
+
+    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).reshape(-1)
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def _fingerprint(path: str) -> tuple[str, str, int | None]:
+    """SHA-256 of a file's bytes and a difference hash of its picture: (sha256, error, dhash or None)."""
+    import cv2
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return "", f"cannot be read: {exc.strerror or exc}", None
+    gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) if data else None
+    return hashlib.sha256(data).hexdigest(), "", difference_hash(gray) if gray is not None and gray.size else None
+
+
+def _hash_inputs(items: list[Item], workers: int | None) -> dict[int, int]:
+    """SHA-256 of every input, and a difference hash of every decodable file (by item index)."""
+    files = [(index, str(item.path)) for index, item in enumerate(items) if item.pixels is None and item.path is not None]
     for item in items:
         if item.pixels is not None:
             item.sha256 = hashlib.sha256(np.ascontiguousarray(item.pixels).tobytes()).hexdigest()
-        elif item.path is not None:
-            try:
-                item.sha256 = file_sha256(item.path)
-            except OSError as exc:
-                item.status, item.reason = "rejected", f"cannot be read: {exc.strerror or exc}"
+    perceptual: dict[int, int] = {}
+    for (index, _), (sha, error, dhash) in zip(files, _parallel_map(_fingerprint, [path for _, path in files], workers), strict=True):
+        items[index].sha256 = sha
+        if error:
+            items[index].status, items[index].reason = "rejected", error
+        if dhash is not None:
+            perceptual[index] = dhash
+    return perceptual
+
+
+def near_duplicates(hashes: dict[int, int], max_bits: int = 3, max_bucket: int = 200) -> list[tuple[int, int]]:
+    """Pairs of indices whose difference hashes differ in at most ``max_bits`` bits.
+
+    Four 16-bit bands: two hashes within 3 bits agree on at least one band,
+    so only hashes sharing a band are compared (buckets larger than
+    ``max_bucket``, such as blank pages, are skipped).
+    """
+    pairs: set[tuple[int, int]] = set()
+    for band in range(4):
+        buckets: dict[int, list[int]] = {}
+        for index, value in hashes.items():
+            buckets.setdefault((value >> (16 * band)) & 0xFFFF, []).append(index)
+        for members in buckets.values():
+            if len(members) > max_bucket:
+                continue
+            for a_pos, a in enumerate(members):
+                for b in members[a_pos + 1 :]:
+                    if (hashes[a] ^ hashes[b]).bit_count() <= max_bits:
+                        pairs.add((min(a, b), max(a, b)))
+    return sorted(pairs)
+
+
+def _groups_of(items: list[Item], pairs: list[tuple[int, int]]) -> dict[int, str]:
+    """A group key for every item in a near-duplicate cluster: the smallest SHA-256 in it."""
+    parent = {i: i for pair in pairs for i in pair}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    members: dict[int, list[int]] = {}
+    for i in parent:
+        members.setdefault(find(i), []).append(i)
+    return {i: min(items[j].sha256 for j in group) for group in members.values() for i in group}
 
 
 def build(
@@ -363,7 +437,12 @@ def build(
     out = Path(out)
     items = find_inputs(source)
     _prepare_output(out, overwrite)
-    _hash_inputs(items)
+    perceptual = _hash_inputs(items, workers)
+    similar = near_duplicates(perceptual)
+    clusters = _groups_of(items, similar)
+    for index, key in clusters.items():
+        if items[index].group is None:
+            items[index].group = f"near-duplicates:{key}"
     labels = natural_labels({item.label for item in items})
     label_index = {name: i for i, name in enumerate(labels)}
 
@@ -385,7 +464,8 @@ def build(
     plans: dict[str, list[Item]] = {}
     for split in SPLITS:
         members = [item for item in todo if item.split == split]
-        members.sort(key=lambda item: _unit_hash("order", options.seed, item.sha256, item.source))
+        order_key = options.seed.to_bytes(8, "big", signed=True)
+        members.sort(key=lambda item: hashlib.blake2b(f"{item.sha256}\x1f{item.source}".encode(), digest_size=8, key=order_key).digest())
         if members:
             plans[split] = members
     shard_counts = {}
@@ -398,12 +478,14 @@ def build(
     tasks = [(item.pixels if item.pixels is not None else str(item.path), options, split == "train", item.sha256) for split, _, item in ordered]
     if all(item.pixels is not None for item in todo) and options.kind == "none":
         workers = 0  # IDX arrays need no decoding: worker processes would only add copying
-    results = _run_tasks(tasks, workers)
+    results = _parallel_map(_process, tasks, workers)
     import tensorflow as tf  # after the workers have started: no fork after TensorFlow
 
     shards: list[dict[str, Any]] = []
     counts: dict[str, Counter[str]] = {split: Counter() for split in plans}
     histogram = np.zeros(256, np.int64)  # of the train pixels, for their mean and std
+    pending: list[np.ndarray] = []  # train pictures not yet counted in the histogram
+    names = {name: name.encode("utf-8") for name in labels}
     writer: Any = None
     current: tuple[str, int] | None = None
     temp_path = final_path = Path()
@@ -442,21 +524,27 @@ def build(
             item.status, item.reason = "rejected", reason
         else:
             item.status, item.shard = "written", final_path.name
-            for picture in [image, *copies]:
-                record = Record(picture, label_index[item.label], item.label, item.source, item.sha256)
-                writer.write(encode_example(record))
+            source_bytes, sha_bytes = item.source.encode("utf-8"), item.sha256.encode("ascii")
+            for picture in (image, *copies):
+                writer.write(serialize_example(picture, label_index[item.label], names[item.label], source_bytes, sha_bytes))
                 shard_examples += 1
                 counts[split][item.label] += 1
                 if split == "train":
-                    histogram += np.bincount(picture.reshape(-1), minlength=256)
+                    pending.append(picture)
+            if len(pending) >= 4096:
+                histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
+                pending.clear()
         done += 1
-        if progress:
+        if progress and (done % 64 == 0 or done == len(ordered)):
             progress(done, len(ordered))
     close()
+    if pending:
+        histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
 
     levels = np.arange(256) / 255.0
     pixels = int(histogram.sum())
     mean = float(histogram @ levels) / pixels if pixels else 0.0
+    crossing = [[items[a].source, items[b].source, items[a].split, items[b].split] for a, b in similar if items[a].split != items[b].split]
     std = math.sqrt(max(float(histogram @ (levels * levels)) / pixels - mean * mean, 0.0)) if pixels else 0.0
     meta = {
         "leafprep_version": __version__,
@@ -481,6 +569,7 @@ def build(
             "rejected": sum(1 for i in items if i.status == "rejected"),
             "duplicate": sum(1 for i in items if i.status == "duplicate"),
         },
+        "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
         "shards": shards,
     }
     (out / "labels.txt").write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
@@ -494,15 +583,17 @@ def build(
     return BuildReport(out, items, meta)
 
 
-def _run_tasks(tasks: list[Any], workers: int | None) -> Iterator[Any]:
-    """Results of :func:`_process` in task order, from worker processes when asked for."""
+def _parallel_map(function: Callable[[Any], Any], tasks: list[Any], workers: int | None) -> Iterator[Any]:
+    """``function`` over ``tasks``, results in task order, streamed from worker processes when asked for."""
     count = (os.cpu_count() or 1) if workers is None else workers
     if count <= 1 or len(tasks) < 2:
-        return map(_process, tasks)
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        return map(function, tasks)
+    # Forking a process that has loaded TensorFlow is unsafe (its threads): then a fork server starts the workers.
+    safe_fork = os.name == "posix" and "tensorflow" not in sys.modules
+    context = multiprocessing.get_context("fork" if safe_fork else "forkserver" if os.name == "posix" else "spawn")
     pool = context.Pool(count)
     chunk = max(1, min(64, len(tasks) // (count * 8)))
-    results = pool.imap(_process, tasks, chunksize=chunk)
+    results = pool.imap(function, tasks, chunksize=chunk)
 
     def drain() -> Iterator[Any]:
         try:

@@ -418,9 +418,8 @@ def build(
             task = bar.add_task("build", total=None, rate="")
 
             def progress(done: int, total: int) -> None:
-                if done % 50 == 0 or done == total:
-                    speed = bar.tasks[0].speed
-                    bar.update(task, completed=done, total=total, rate=f"{speed:.0f}/s" if speed else "")
+                speed = bar.tasks[0].speed
+                bar.update(task, completed=done, total=total, rate=f"{speed:.0f}/s" if speed else "")
 
             report = builder.build(source, out, options, workers=workers, overwrite=overwrite, progress=progress)
     except Error as exc:

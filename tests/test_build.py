@@ -219,3 +219,45 @@ def test_load_reports_missing_dataset(tmp_path):
     with pytest.raises(LeafprepError, match="not a leafprep dataset"):
         info(tmp_path)
     assert json.dumps(BuildOptions().__dict__)
+
+
+def test_near_duplicates_share_a_split_and_crossing_pairs_are_reported(digit_folder, tmp_path):
+    import cv2
+
+    original = digit_folder / "2" / "d3.png"
+    image = cv2.imread(str(original))
+    smaller = cv2.resize(image, None, fx=0.9, fy=0.9, interpolation=cv2.INTER_AREA)
+    (digit_folder / "2" / "d3-resent.jpg").write_bytes(cv2.imencode(".jpg", smaller, [cv2.IMWRITE_JPEG_QUALITY, 70])[1].tobytes())
+    report = build(digit_folder, tmp_path / "out", workers=0)
+    splits = {item.source: item.split for item in report.items}
+    assert splits["2/d3.png"] == splits["2/d3-resent.jpg"]
+    assert report.info["near_duplicates"]["pairs"] >= 1
+    # With given splits the pair cannot be kept together: it is reported.
+    root = tmp_path / "presplit"
+    (root / "train" / "2").mkdir(parents=True)
+    (root / "test" / "2").mkdir(parents=True)
+    shutil.copy(original, root / "train" / "2" / "a.png")
+    shutil.copy(digit_folder / "2" / "d3-resent.jpg", root / "test" / "2" / "b.jpg")
+    crossing = build(root, tmp_path / "out2", workers=0).info["near_duplicates"]["across_splits"]
+    assert crossing == [["train/2/a.png", "test/2/b.jpg", "train", "test"]]
+
+
+def test_killed_build_reruns_to_the_same_bytes(digit_folder, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    build(digit_folder, tmp_path / "reference", workers=0)
+    code = f"from leafprep.build import build; build({str(digit_folder)!r}, {str(tmp_path / 'out')!r}, workers=0)"
+    for delay in (2.0, 4.0):
+        process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if not (tmp_path / "out" / "_COMPLETE").exists():
+            assert verify(tmp_path / "out") != []  # an unfinished dataset never passes
+        build(digit_folder, tmp_path / "out", workers=0)
+        assert verify(tmp_path / "out") == []
+        assert shard_bytes(tmp_path / "out") == shard_bytes(tmp_path / "reference")
