@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -344,14 +343,14 @@ def _fingerprint(path: str) -> tuple[str, str, int | None]:
     return hashlib.sha256(data).hexdigest(), "", difference_hash(gray) if gray is not None and gray.size else None
 
 
-def _hash_inputs(items: list[Item], workers: int | None) -> dict[int, int]:
+def _hash_inputs(items: list[Item], workers: _Workers) -> dict[int, int]:
     """SHA-256 of every input, and a difference hash of every decodable file (by item index)."""
     files = [(index, str(item.path)) for index, item in enumerate(items) if item.pixels is None and item.path is not None]
     for item in items:
         if item.pixels is not None:
             item.sha256 = hashlib.sha256(np.ascontiguousarray(item.pixels).tobytes()).hexdigest()
     perceptual: dict[int, int] = {}
-    for (index, _), (sha, error, dhash) in zip(files, _parallel_map(_fingerprint, [path for _, path in files], workers), strict=True):
+    for (index, _), (sha, error, dhash) in zip(files, workers.map(_fingerprint, [path for _, path in files]), strict=True):
         items[index].sha256 = sha
         if error:
             items[index].status, items[index].reason = "rejected", error
@@ -437,6 +436,23 @@ def build(
     out = Path(out)
     items = find_inputs(source)
     _prepare_output(out, overwrite)
+    if all(item.pixels is not None for item in items) and options.kind == "none":
+        workers = 0  # IDX arrays need no decoding: worker processes would only add copying
+    pool = _Workers(workers)
+    try:
+        return _build(source, out, options, items, pool, progress)
+    finally:
+        pool.close()
+
+
+def _build(
+    source: str | os.PathLike[str],
+    out: Path,
+    options: BuildOptions,
+    items: list[Item],
+    workers: _Workers,
+    progress: Callable[[int, int], None] | None,
+) -> BuildReport:
     perceptual = _hash_inputs(items, workers)
     similar = near_duplicates(perceptual)
     clusters = _groups_of(items, similar)
@@ -476,9 +492,7 @@ def build(
 
     ordered = [(split, k, item) for split, members in plans.items() for k, item in enumerate(members)]
     tasks = [(item.pixels if item.pixels is not None else str(item.path), options, split == "train", item.sha256) for split, _, item in ordered]
-    if all(item.pixels is not None for item in todo) and options.kind == "none":
-        workers = 0  # IDX arrays need no decoding: worker processes would only add copying
-    results = _parallel_map(_process, tasks, workers)
+    results = workers.map(_process, tasks)
     import tensorflow as tf  # after the workers have started: no fork after TensorFlow
 
     shards: list[dict[str, Any]] = []
@@ -583,23 +597,26 @@ def build(
     return BuildReport(out, items, meta)
 
 
-def _parallel_map(function: Callable[[Any], Any], tasks: list[Any], workers: int | None) -> Iterator[Any]:
-    """``function`` over ``tasks``, results in task order, streamed from worker processes when asked for."""
-    count = (os.cpu_count() or 1) if workers is None else workers
-    if count <= 1 or len(tasks) < 2:
-        return map(function, tasks)
-    # Forking a process that has loaded TensorFlow is unsafe (its threads): then a fork server starts the workers.
-    safe_fork = os.name == "posix" and "tensorflow" not in sys.modules
-    context = multiprocessing.get_context("fork" if safe_fork else "forkserver" if os.name == "posix" else "spawn")
-    pool = context.Pool(count)
-    chunk = max(1, min(64, len(tasks) // (count * 8)))
-    results = pool.imap(function, tasks, chunksize=chunk)
+class _Workers:
+    """A pool of worker processes (or none), mapping functions in order, streamed."""
 
-    def drain() -> Iterator[Any]:
-        try:
-            yield from results
-        finally:
-            pool.terminate()
-            pool.join()
+    def __init__(self, workers: int | None) -> None:
+        self.count = (os.cpu_count() or 1) if workers is None else workers
+        self.pool: Any = None
+        if self.count > 1:
+            # Forked workers inherit the imported modules and start at once. The build
+            # starts them before it imports TensorFlow; the workers never use it.
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            self.pool = context.Pool(self.count)
 
-    return drain()
+    def map(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
+        if self.pool is None or len(tasks) < 2:
+            return map(function, tasks)
+        chunk = max(1, min(64, len(tasks) // (self.count * 8)))
+        return self.pool.imap(function, tasks, chunksize=chunk)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None

@@ -425,6 +425,10 @@ def build(
     except Error as exc:
         err_console.print(f"[red]error:[/red] {exc.source}: {exc.reason}" + (f" ({exc.hint})" if exc.hint else ""), markup=True)
         raise typer.Exit(EXIT_FAILED) from None
+    except OSError as exc:  # a full disk, a folder that cannot be written
+        where = exc.filename or out
+        err_console.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}; the dataset is incomplete (no _COMPLETE)")
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]: the dataset is incomplete; run the same command again to finish it")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -189,8 +189,8 @@ def _digit_image(
 
 
 def _leaf_work_side(size: int) -> int:
-    """Long side a leaf is found and cut out at: four times the output (at least 128), within the working size."""
-    return min(LEAF_WORK_SIDE, max(128, 4 * size))
+    """Long side a leaf is found and cut out at: three times the output (at least 128), within the working size."""
+    return min(LEAF_WORK_SIDE, max(128, 3 * size))
 
 
 def _leaf_layers(photo: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -29,6 +29,10 @@ demo)
     echo "== Leaves: upright 64x64 grey leaves, all at a glance in out/demo/leaf-contact-sheet.png"
     .venv/bin/leafprep normalize sample_data/leaves --kind leaf --size 64 --orient --out out/demo/leaves \
         --contact-sheet out/demo/leaf-contact-sheet.png
+    echo "== Leaves: a TFRecord dataset (out/demo/leaf-dataset), inspected and verified"
+    .venv/bin/leafprep build sample_data/leaves --out out/demo/leaf-dataset --kind leaf --size 64 --split 60/20/20 --augment 2
+    .venv/bin/leafprep inspect out/demo/leaf-dataset
+    .venv/bin/leafprep verify out/demo/leaf-dataset
     ;;
 test)
     setup ".[dev]"

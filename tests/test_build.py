@@ -261,3 +261,22 @@ def test_killed_build_reruns_to_the_same_bytes(digit_folder, tmp_path):
         build(digit_folder, tmp_path / "out", workers=0)
         assert verify(tmp_path / "out") == []
         assert shard_bytes(tmp_path / "out") == shard_bytes(tmp_path / "reference")
+
+
+def test_swedish_build_is_stratified_and_keeps_identical_scans_together(tmp_path):
+    source = SHARED / "leaves" / "swedish"
+    if not source.exists():
+        pytest.skip("../shared/data/leaves is not here")
+    report = build(source, tmp_path / "sw", BuildOptions(kind="leaf", size=28, split=parse_split("2/1")), workers=2)
+    meta = report.info
+    assert meta["labels"][0] == "01_Ulmus_carpinifolia" and len(meta["labels"]) == 15
+    assert meta["inputs"]["found"] == 1125
+    assert meta["inputs"]["written"] + meta["inputs"]["duplicate"] + meta["inputs"]["rejected"] == 1125
+    assert meta["inputs"]["duplicate"] == 3  # the three identical pairs of Populus tremula
+    for name in meta["labels"]:
+        train, test = meta["splits"]["train"]["per_class"][name], meta["splits"]["test"]["per_class"][name]
+        assert abs(train / (train + test) - 2 / 3) < 0.15, name
+    splits = {item.source: item.split for item in report.items}
+    for a, b in (("l8nr016", "l8nr017"), ("l8nr031", "l8nr032"), ("l8nr070", "l8nr071")):
+        assert splits[f"08_Populus_tremula/{a}.jpg"] == splits[f"08_Populus_tremula/{b}.jpg"]
+    assert verify(tmp_path / "sw") == []
