@@ -13,12 +13,13 @@ How it works, in order:
 1. find the inputs (class folders, optionally under ``train/``, ``val/``,
    ``test/``; a CSV with ``path,label[,split][,group]``; IDX files) in natural
    order, and hash every file's bytes (SHA-256);
-2. give each input a split: the one it came with, or one drawn from a hash of
-   ``(seed, group or content)`` against the ``--split`` proportions. Adding
-   files never moves files already assigned, and every class gets the
-   proportions in expectation. Identical files (same SHA-256) land in the same
-   split and only the first is written; near-identical pictures (difference
-   hashes within 3 bits) form a group and share a split; near-duplicates that
+2. give each input a split: the one it came with, or, class by class, the
+   split furthest below its share, dealing the inputs out in the order of a
+   hash of ``(seed, group or content)`` (:func:`stratify`); a rebuild in the
+   same folder keeps the splits of the previous build, so adding files moves
+   nothing. Identical files (same SHA-256) land in the same
+   split and only the first is written; near-identical pictures (256-bit
+   difference hashes within 15 bits) form a group and share a split; near-duplicates that
    still cross splits (given splits, CSV groups) are reported;
 3. order each split by another hash (a seeded shuffle), plan the shards, and
    decode and normalise in worker processes, in that order, streaming;
@@ -50,7 +51,7 @@ from .errors import LeafprepError, ParameterError
 from .inputs import natural_key
 from .records import COMPLETE_FILE, INFO_FILE, file_sha256, serialize_example, shard_name
 
-__all__ = ["BuildOptions", "BuildReport", "Item", "build", "find_inputs", "assign_split", "parse_split"]
+__all__ = ["BuildOptions", "BuildReport", "Item", "build", "find_inputs", "assign_split", "parse_split", "stratify"]
 
 SPLITS = ("train", "val", "test")
 _MARKER = ".leafprep-dataset"
@@ -164,6 +165,39 @@ def assign_split(key: str, proportions: tuple[float, float, float], seed: int) -
     if u < proportions[0] + proportions[1]:
         return "val"
     return "test"
+
+
+def stratify(items: list[Item], proportions: tuple[float, float, float], seed: int, previous: dict[str, str] | None = None) -> None:
+    """Give every item without a split one, class by class, in the given proportions.
+
+    Within a class, the units (an item, or all items of a group) are ordered
+    by a hash of ``(seed, group or content)`` and dealt out in that order to
+    the split furthest below its share: the class gets the proportions as
+    closely as whole units allow, deterministically. Items a previous build in
+    the same folder placed (``previous``, by SHA-256) keep their split; new
+    ones fill the shares around them, so adding files moves nothing.
+    """
+    previous = previous or {}
+    by_class: dict[str, list[Item]] = {}
+    for item in items:
+        if item.split is None:
+            if item.sha256 in previous:
+                item.split = previous[item.sha256]
+            by_class.setdefault(item.label, []).append(item)
+    for members in by_class.values():
+        taken = Counter(item.split for item in members if item.split)
+        units: dict[str, list[Item]] = {}
+        for item in members:
+            if item.split is None:
+                units.setdefault(item.group or item.sha256, []).append(item)
+        total = len(members)
+        for key in sorted(units, key=lambda k: _unit_hash("split", seed, k)):
+            # The split furthest below its share of the class (ties: train, val, test).
+            need = [proportions[i] * total - taken[name] for i, name in enumerate(SPLITS)]
+            choice = SPLITS[int(np.argmax(need))] if max(need) > 0 else assign_split(key, proportions, seed)
+            for item in units[key]:
+                item.split = choice
+            taken[choice] += len(units[key])
 
 
 def _idx_items(folder: Path) -> list[Item]:
@@ -303,6 +337,18 @@ def _augment(image: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
 # -- the build ------------------------------------------------------------------------------------
 
 
+def _previous_splits(out: Path) -> dict[str, str]:
+    """Splits a previous build in ``out`` gave (by SHA-256), so that a rebuild keeps them."""
+    manifest = out / "manifest.csv"
+    if not (out / _MARKER).exists() or not manifest.exists():
+        return {}
+    try:
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            return {row["sha256"]: row["split"] for row in csv.DictReader(handle) if row.get("sha256") and row.get("split") in SPLITS}
+    except (OSError, csv.Error, KeyError):
+        return {}
+
+
 def _prepare_output(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         ours = (out / _MARKER).exists()
@@ -318,17 +364,25 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
     (out / _MARKER).write_text("leafprep dataset folder: 'leafprep build' may replace its contents\n")
 
 
-def difference_hash(gray: np.ndarray) -> int:
-    """64-bit difference hash (dHash) of a grey image: is each pixel darker than its right neighbour, at 9x8.
+def difference_hash(gray: np.ndarray, side: int = 16) -> int:
+    """Difference hash (dHash) of a grey image: is each pixel brighter than its left neighbour, at ``side+1`` x ``side``.
 
-    Near-identical pictures (re-encoded, resized, slightly lit differently)
-    get hashes a few bits apart.
+    The picture is first cropped to what differs from its median grey by more
+    than 16 levels. ``side * side`` bits (256 by default). Near-identical pictures
+    (re-encoded, resized, slightly re-lit) get hashes a few bits apart; on the
+    Swedish scans, different leaves of one species stay more than 16 of 256
+    bits apart, where the common 64-bit hash puts hundreds of pairs within 3.
     """
     import cv2
 
-    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    # Hash what stands out from the background, not the empty page around it.
+    deviation = np.abs(gray.astype(np.int16) - int(np.median(gray))) > 16
+    rows, cols = np.flatnonzero(deviation.any(axis=1)), np.flatnonzero(deviation.any(axis=0))
+    if rows.size > 2 and cols.size > 2:
+        gray = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    small = cv2.resize(gray, (side + 1, side), interpolation=cv2.INTER_AREA).astype(np.int16)
     bits = (small[:, 1:] > small[:, :-1]).reshape(-1)
-    return int(np.packbits(bits).view(">u8")[0])
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def _fingerprint(path: str) -> tuple[str, str, int | None]:
@@ -339,7 +393,13 @@ def _fingerprint(path: str) -> tuple[str, str, int | None]:
         data = Path(path).read_bytes()
     except OSError as exc:
         return "", f"cannot be read: {exc.strerror or exc}", None
-    gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) if data else None
+    buffer = np.frombuffer(data, np.uint8)
+    gray = None
+    # The smallest decode (JPEG DCT scaling) that keeps 96 pixels on the short side.
+    for flag in (cv2.IMREAD_REDUCED_GRAYSCALE_8, cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_GRAYSCALE):
+        gray = cv2.imdecode(buffer, flag) if data else None
+        if gray is None or min(gray.shape) >= 96:
+            break
     return hashlib.sha256(data).hexdigest(), "", difference_hash(gray) if gray is not None and gray.size else None
 
 
@@ -359,15 +419,15 @@ def _hash_inputs(items: list[Item], workers: _Workers) -> dict[int, int]:
     return perceptual
 
 
-def near_duplicates(hashes: dict[int, int], max_bits: int = 3, max_bucket: int = 200) -> list[tuple[int, int]]:
-    """Pairs of indices whose difference hashes differ in at most ``max_bits`` bits.
+def near_duplicates(hashes: dict[int, int], max_bits: int = 15, max_bucket: int = 200) -> list[tuple[int, int]]:
+    """Pairs of indices whose 256-bit difference hashes differ in at most ``max_bits`` bits.
 
-    Four 16-bit bands: two hashes within 3 bits agree on at least one band,
-    so only hashes sharing a band are compared (buckets larger than
+    Sixteen 16-bit bands: two hashes within 15 bits agree on at least one
+    band, so only hashes sharing a band are compared (buckets larger than
     ``max_bucket``, such as blank pages, are skipped).
     """
     pairs: set[tuple[int, int]] = set()
-    for band in range(4):
+    for band in range(16):
         buckets: dict[int, list[int]] = {}
         for index, value in hashes.items():
             buckets.setdefault((value >> (16 * band)) & 0xFFFF, []).append(index)
@@ -435,12 +495,13 @@ def build(
         raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
     out = Path(out)
     items = find_inputs(source)
+    previous = _previous_splits(out)
     _prepare_output(out, overwrite)
     if all(item.pixels is not None for item in items) and options.kind == "none":
         workers = 0  # IDX arrays need no decoding: worker processes would only add copying
     pool = _Workers(workers)
     try:
-        return _build(source, out, options, items, pool, progress)
+        return _build(source, out, options, items, pool, progress, previous)
     finally:
         pool.close()
 
@@ -452,6 +513,7 @@ def _build(
     items: list[Item],
     workers: _Workers,
     progress: Callable[[int, int], None] | None,
+    previous: dict[str, str],
 ) -> BuildReport:
     perceptual = _hash_inputs(items, workers)
     similar = near_duplicates(perceptual)
@@ -469,11 +531,12 @@ def _build(
         first = seen.get(item.sha256)
         if first is not None and item.pixels is None:
             item.status, item.reason = "duplicate", f"same bytes as {first.source}"
-            item.split = first.split or assign_split(first.group or first.sha256, options.split, options.seed)
             continue
         seen.setdefault(item.sha256, item)
-        if item.split is None:
-            item.split = assign_split(item.group or item.sha256, options.split, options.seed)
+    stratify([item for item in items if item.status != "rejected"], options.split, options.seed, previous)
+    for item in items:
+        if item.status == "duplicate":
+            item.split = seen[item.sha256].split
 
     todo = [item for item in items if not item.status]
     per_example = options.size * options.size * options.channels + 160
