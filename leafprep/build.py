@@ -588,32 +588,40 @@ def _build(
         )
         writer = None
 
-    for (split, k, item), (image, reason, copies) in zip(ordered, results, strict=True):
-        index = k * shard_counts[split] // len(plans[split])
-        if current != (split, index):
-            close()
-            current = (split, index)
-            final_path = out / shard_name(split, index, shard_counts[split])
-            temp_path = out / f".tmp-{final_path.name}"
-            writer = tf.io.TFRecordWriter(str(temp_path))
-            shard_examples = 0
-        if image is None:
-            item.status, item.reason = "rejected", reason
-        else:
-            item.status, item.shard = "written", final_path.name
-            source_bytes, sha_bytes = item.source.encode("utf-8"), item.sha256.encode("ascii")
-            for picture in (image, *copies):
-                writer.write(serialize_example(picture, label_index[item.label], names[item.label], source_bytes, sha_bytes))
-                shard_examples += 1
-                counts[split][item.label] += 1
-                if split == "train":
-                    pending.append(picture)
-            if len(pending) >= 4096:
-                histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
-                pending.clear()
-        done += 1
-        if progress and (done % 64 == 0 or done == len(ordered)):
-            progress(done, len(ordered))
+    try:
+        for (split, k, item), (image, reason, copies) in zip(ordered, results, strict=True):
+            index = k * shard_counts[split] // len(plans[split])
+            if current != (split, index):
+                close()
+                current = (split, index)
+                final_path = out / shard_name(split, index, shard_counts[split])
+                temp_path = out / f".tmp-{final_path.name}"
+                writer = tf.io.TFRecordWriter(str(temp_path))
+                shard_examples = 0
+            if image is None:
+                item.status, item.reason = "rejected", reason
+            else:
+                item.status, item.shard = "written", final_path.name
+                source_bytes, sha_bytes = item.source.encode("utf-8"), item.sha256.encode("ascii")
+                for picture in (image, *copies):
+                    writer.write(serialize_example(picture, label_index[item.label], names[item.label], source_bytes, sha_bytes))
+                    shard_examples += 1
+                    counts[split][item.label] += 1
+                    if split == "train":
+                        pending.append(picture)
+                if len(pending) >= 4096:
+                    histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
+                    pending.clear()
+            done += 1
+            if progress and (done % 64 == 0 or done == len(ordered)):
+                progress(done, len(ordered))
+    except BaseException:
+        # Interrupted, out of space: leave no half-written shard behind (the
+        # folder has no _COMPLETE; running the build again rebuilds it).
+        if writer is not None:
+            writer.close()
+            temp_path.unlink(missing_ok=True)
+        raise
     close()
     if pending:
         histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)

@@ -287,3 +287,27 @@ def test_swedish_build_is_stratified_and_keeps_identical_scans_together(tmp_path
     for a, b in (("l8nr016", "l8nr017"), ("l8nr031", "l8nr032"), ("l8nr070", "l8nr071")):
         assert splits[f"08_Populus_tremula/{a}.jpg"] == splits[f"08_Populus_tremula/{b}.jpg"]
     assert verify(tmp_path / "sw") == []
+
+
+def test_full_disk_gives_a_clear_error_and_no_complete_marker(digit_folder, tmp_path, monkeypatch):
+    import errno
+
+    import leafprep.build as builder
+
+    real = builder.serialize_example
+    calls = {"n": 0}
+
+    def filling_up(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(builder, "serialize_example", filling_up)
+    result = CliRunner().invoke(app, ["build", str(digit_folder), "--out", str(tmp_path / "out"), "--workers", "0"])
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "incomplete" in result.output
+    assert not (tmp_path / "out" / "_COMPLETE").exists()
+    assert not list((tmp_path / "out").glob("*.tfrecord"))  # no shard, not even a temporary one
+    with pytest.raises(LeafprepError, match="not a leafprep dataset|did not finish"):
+        info(tmp_path / "out")
