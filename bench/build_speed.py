@@ -124,10 +124,11 @@ def main() -> None:
         bare_rate, our_rate = reading_rates(work / "mnist0")
 
         files = sorted(SWEDISH.glob("*/*.jpg"))
-        decode = timed(decode_all, files)
+        decode = min(timed(decode_all, files) for _ in range(2))
         options = BuildOptions(kind="leaf", size=64, split=(2 / 3, 0.0, 1 / 3))
-        one = timed(build, SWEDISH, work / "sw1", options, workers=1)
-        two = timed(build, SWEDISH, work / "sw2", options, workers=2)
+        # The best of two runs each: this machine is shared and noisy.
+        one = min(timed(build, SWEDISH, work / "sw1", options, workers=1) for _ in range(2))
+        two = min(timed(build, SWEDISH, work / "sw2", options, workers=2) for _ in range(2))
         same = all((work / "sw1" / f).read_bytes() == (work / "sw2" / f).read_bytes() for f in os.listdir(work / "sw1") if f.endswith(".tfrecord"))
 
         code = (
