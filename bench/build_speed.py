@@ -174,13 +174,11 @@ def main() -> None:
 
 
 def _write_idx(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    import gzip
-    import struct
+    from leafprep.idx import write_idx
 
     folder.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">IIII", 0x803, len(images), 28, 28)
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes(), mtime=0))
-    (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x801, len(labels)) + labels.tobytes(), mtime=0))
+    write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +19,11 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str) -> None:
+    from leafprep.idx import write_idx as write
+
     folder.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">IIII", 0x803, len(images), 28, 28)
-    (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + images.tobytes(), mtime=0))
-    (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x801, len(labels)) + labels.tobytes(), mtime=0))
+    write(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+    write(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
 
 
 @pytest.fixture
@@ -309,5 +308,5 @@ def test_full_disk_gives_a_clear_error_and_no_complete_marker(digit_folder, tmp_
     assert "No space left on device" in result.output and "incomplete" in result.output
     assert not (tmp_path / "out" / "_COMPLETE").exists()
     assert not list((tmp_path / "out").glob("*.tfrecord"))  # no shard, not even a temporary one
-    with pytest.raises(LeafprepError, match="not a leafprep dataset|did not finish"):
+    with pytest.raises(LeafprepError, match=r"not a leafprep dataset|did not finish"):
         info(tmp_path / "out")
