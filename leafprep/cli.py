@@ -467,7 +467,7 @@ def verify(folder: Annotated[Path, typer.Argument(help="A dataset folder written
     problems = check(folder)
     if problems:
         for problem in problems:
-            err_console.print(f"[red]damaged:[/red] {problem}", markup=True, highlight=False)
+            err_console.print(f"[red]problem:[/red] {problem}", markup=True, highlight=False)
         raise typer.Exit(EXIT_FAILED)
     out_console.print(f"{folder}: every shard and record checks out")
 
