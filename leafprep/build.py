@@ -543,9 +543,9 @@ def _build(
     todo = [item for item in items if not item.status]
     per_example = options.size * options.size * options.channels + 160
     plans: dict[str, list[Item]] = {}
+    order_key = options.seed.to_bytes(8, "big", signed=True)
     for split in SPLITS:
         members = [item for item in todo if item.split == split]
-        order_key = options.seed.to_bytes(8, "big", signed=True)
         members.sort(key=lambda item: hashlib.blake2b(f"{item.sha256}\x1f{item.source}".encode(), digest_size=8, key=order_key).digest())
         if members:
             plans[split] = members
@@ -567,6 +567,13 @@ def _build(
     names = {name: name.encode("utf-8") for name in labels}
     writer: Any = None
     current: tuple[str, int] | None = None
+
+    def count_pending() -> None:
+        nonlocal histogram
+        if pending:
+            histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
+            pending.clear()
+
     temp_path = final_path = Path()
     shard_examples = 0
     done = 0
@@ -612,8 +619,7 @@ def _build(
                     if split == "train":
                         pending.append(picture)
                 if len(pending) >= 4096:
-                    histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
-                    pending.clear()
+                    count_pending()
             done += 1
             if progress and (done % 64 == 0 or done == len(ordered)):
                 progress(done, len(ordered))
@@ -625,12 +631,12 @@ def _build(
             temp_path.unlink(missing_ok=True)
         raise
     close()
-    if pending:
-        histogram += np.bincount(np.concatenate([p.reshape(-1) for p in pending]), minlength=256)
+    count_pending()
 
     levels = np.arange(256) / 255.0
     pixels = int(histogram.sum())
     mean = float(histogram @ levels) / pixels if pixels else 0.0
+    statuses = Counter(item.status for item in items)
     crossing = [[items[a].source, items[b].source, items[a].split, items[b].split] for a, b in similar if items[a].split != items[b].split]
     std = math.sqrt(max(float(histogram @ (levels * levels)) / pixels - mean * mean, 0.0)) if pixels else 0.0
     meta = {
@@ -650,12 +656,7 @@ def _build(
         "splits": {split: {"examples": sum(counts[split].values()), "per_class": {name: counts[split][name] for name in labels}} for split in plans},
         "train_pixel_mean": mean,
         "train_pixel_std": std,
-        "inputs": {
-            "found": len(items),
-            "written": sum(1 for i in items if i.status == "written"),
-            "rejected": sum(1 for i in items if i.status == "rejected"),
-            "duplicate": sum(1 for i in items if i.status == "duplicate"),
-        },
+        "inputs": {"found": len(items), **{status: statuses[status] for status in ("written", "rejected", "duplicate")}},
         "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
         "shards": shards,
     }

@@ -131,7 +131,15 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
 
 
 def _run(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> None:
-    """Apply ``work`` to each input; a failing input is recorded and the batch goes on."""
+    """Apply ``work`` to each input; a failing input is recorded and the batch goes on; Ctrl-C exits 130."""
+    try:
+        _run_each(batch, inputs, work)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _run_each(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> None:
     with _progress(len(inputs)) as advance:
         for item in inputs:
             try:
@@ -283,7 +291,9 @@ def normalize(
         write_image(outputs.path(item), result.result)
         show(str(item.path), result.result)
         if contact_sheet is not None:
-            sheet_entries.append((str(item.relative), _small(result.photo), result.result))
+            from .figures import thumbnail
+
+            sheet_entries.append((str(item.relative), thumbnail(result.photo, 112), result.result))
         if steps_outputs is not None:
             from .figures import save_steps
 
@@ -291,11 +301,7 @@ def normalize(
             target.parent.mkdir(parents=True, exist_ok=True)
             save_steps(result, target, title=str(item.path))
 
-    try:
-        _run(batch, inputs, work)
-    except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/red]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _run(batch, inputs, work)
     if contact_sheet is not None and sheet_entries:
         from PIL import Image
 
@@ -341,26 +347,25 @@ def segment(
     from .loading import load_image
 
     def work(item: Input) -> None:
+        # Decode once when the photo itself is needed again (to choose the kind, to draw on it).
+        photo = load_image(item.path, max_pixels=max_pixels) if kind == Kind.auto or overlays is not None else None
         chosen = kind.value
-        if kind == Kind.auto:
-            chosen = segmentation.detect_kind(load_image(item.path, max_pixels=max_pixels, min_side=512))
+        if photo is not None and kind == Kind.auto:
+            chosen = segmentation.detect_kind(photo)
             err_console.print(f"{item.path}: kind=auto chose {chosen}", markup=False, highlight=False)
-        mask = segmentation.segment(item.path, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
+        source = item.path if photo is None else photo
+        mask = segmentation.segment(source, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
         target = outputs.path(item)
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask.astype("uint8") * 255).save(target, format="PNG")
-        if overlays is not None:
+        if overlays is not None and photo is not None:
             from .figures import outline
 
             picture = overlays.path(item)
             picture.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(outline(load_image(item.path, max_pixels=max_pixels), mask)).save(picture, format="PNG")
+            Image.fromarray(outline(photo, mask)).save(picture, format="PNG")
 
-    try:
-        _run(batch, inputs, work)
-    except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/red]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _run(batch, inputs, work)
     code = batch.report("Segmented")
     if batch.done:
         err_console.print(f"Masks in {out}")
@@ -518,16 +523,6 @@ def inspect(
     counts = {name: sum(data["per_class"][name] for data in meta["splits"].values()) for name in meta["labels"]}
     Image.fromarray(class_sheet(samples, counts)).save(target)
     out_console.print(f"samples and class histogram in {target}")
-
-
-def _small(photo: np.ndarray, side: int = 224) -> np.ndarray:
-    """A thumbnail of a photo, so that a contact sheet of a big batch stays small in memory."""
-    import cv2
-
-    scale = side / max(photo.shape[:2])
-    if scale >= 1:
-        return photo
-    return cv2.resize(photo, (max(1, round(photo.shape[1] * scale)), max(1, round(photo.shape[0] * scale))), interpolation=cv2.INTER_AREA)
 
 
 def run() -> None:

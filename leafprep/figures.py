@@ -12,7 +12,7 @@ from .normalization import Steps
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["class_sheet", "contact_sheet", "outline", "save_steps", "steps_figure", "text_preview"]
+__all__ = ["class_sheet", "contact_sheet", "thumbnail", "outline", "save_steps", "steps_figure", "text_preview"]
 
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
@@ -87,7 +87,7 @@ def save_steps(steps: Steps, path: str | os.PathLike[str], title: str = "") -> N
     steps_figure(steps, title).savefig(path, dpi=100)
 
 
-def _thumbnail(image: np.ndarray, tile: int) -> np.ndarray:
+def thumbnail(image: np.ndarray, tile: int) -> np.ndarray:
     """Fit ``image`` (grey in [0, 1] or RGB uint8) into a ``tile`` x ``tile`` RGB square."""
     import cv2
 
@@ -135,9 +135,9 @@ def contact_sheet(entries: list[tuple[str, np.ndarray | None, np.ndarray]], *, t
     for index, (text, photo, result) in enumerate(entries):
         top, left = (index // columns) * cell_h + gap // 2, (index % columns) * cell_w + gap // 2
         if photo is not None:
-            sheet[top : top + tile, left : left + tile] = _thumbnail(photo, tile)
+            sheet[top : top + tile, left : left + tile] = thumbnail(photo, tile)
         offset = tile if with_photos else 0
-        sheet[top : top + tile, left + offset : left + offset + tile] = _thumbnail(result, tile)
+        sheet[top : top + tile, left + offset : left + offset + tile] = thumbnail(result, tile)
         if caption:
             label = text if len(text) <= 30 else "..." + text[-27:]
             cv2.putText(sheet, label, (left, top + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
@@ -193,7 +193,7 @@ def class_sheet(samples: dict[str, list[np.ndarray]], counts: dict[str, int], *,
         cv2.putText(sheet, name[:18], (4, top + tile // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         for col, image in enumerate(images):
             left = label_w + col * (tile + 4)
-            sheet[top : top + tile, left : left + tile] = _thumbnail(image, tile)
+            sheet[top : top + tile, left : left + tile] = thumbnail(image, tile)
         length = int((bar_w - 60) * counts.get(name, 0) / most)
         left = label_w + columns * (tile + 4) + 4
         sheet[top + tile // 3 : top + 2 * tile // 3, left : left + length] = (70, 110, 180)

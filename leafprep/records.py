@@ -28,7 +28,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,6 @@ __all__ = [
     "INFO_FILE",
     "COMPLETE_FILE",
     "DatasetError",
-    "Record",
-    "encode_example",
     "serialize_example",
     "shard_name",
     "parse_shard_name",
@@ -60,17 +57,6 @@ _SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<index>\d{5})-of-(?P<count>\d
 
 class DatasetError(LeafprepError):
     """A dataset folder is missing, unfinished or damaged."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One example as leafprep writes it."""
-
-    image: np.ndarray  # (H, W, C) uint8
-    label: int
-    label_name: str
-    source: str
-    sha256: str
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -110,20 +96,13 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 _TEMPLATE: Any = None
 
 
-def encode_example(record: Record) -> bytes:
-    """Serialise a :class:`Record` as a ``tf.train.Example`` (see the schema above).
+def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: bytes, sha256: bytes) -> bytes:
+    """Serialise one image and its labels as a ``tf.train.Example`` (see the schema above).
 
     One Example is built once and its values replaced for every record, which
     is several times faster than building a new message each time; the bytes
-    are the same.
+    are the same. Strings come encoded: the builder encodes each only once.
     """
-    return serialize_example(
-        record.image, record.label, record.label_name.encode("utf-8"), record.source.encode("utf-8"), record.sha256.encode("ascii")
-    )
-
-
-def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: bytes, sha256: bytes) -> bytes:
-    """:func:`encode_example` without the :class:`Record`: the builder's hot path."""
     global _TEMPLATE
     if _TEMPLATE is None:
         import tensorflow as tf
