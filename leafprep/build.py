@@ -12,8 +12,12 @@ How it works, in order:
 
 1. find the inputs (class folders, optionally under ``train/``, ``val/``,
    ``test/``; a CSV with ``path,label[,split][,group]``; IDX files) in natural
-   order, and hash every file's bytes (SHA-256);
-2. give each input a split: the one it came with, or, class by class, the
+   order;
+2. in worker processes, read every file once: hash its bytes (SHA-256), decode
+   it (once), take a difference hash of the picture and normalise it; the
+   normalised pictures go to a spill file in the output folder (memory stays
+   flat), files that fail are rejected with the reason;
+3. give each input a split: the one it came with, or, class by class, the
    split furthest below its share, dealing the inputs out in the order of a
    hash of ``(seed, group or content)`` (:func:`stratify`); a rebuild in the
    same folder keeps the splits of the previous build, so adding files moves
@@ -21,11 +25,13 @@ How it works, in order:
    split and only the first is written; near-identical pictures (256-bit
    difference hashes within 15 bits) form a group and share a split; near-duplicates that
    still cross splits (given splits, CSV groups) are reported;
-3. order each split by another hash (a seeded shuffle), plan the shards, and
-   decode and normalise in worker processes, in that order, streaming;
-4. write each shard under a temporary name, then rename it; write the
-   manifest, ``dataset_info.json`` and ``_COMPLETE`` last. An interrupted build
-   leaves no ``_COMPLETE``; running it again rebuilds the same bytes.
+4. order each split by another hash (a seeded shuffle), plan the shards, and
+   write the pictures in that order (augmented copies of the training ones are
+   made in the workers);
+5. write each shard under a temporary name, then rename it; write the
+   manifest, ``dataset_info.json`` and ``_COMPLETE`` last, and remove the
+   spill file. An interrupted build leaves no ``_COMPLETE``; running it again
+   rebuilds the same bytes.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class Item:
     status: str = ""
     reason: str = ""
     shard: str = ""
+    spilled: int = -1  # offset of the normalised picture in the build's spill file
 
 
 @dataclass
@@ -283,13 +290,13 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return array if array.ndim == 3 else array[:, :, None]
 
 
-def _as_is(source: Any, options: BuildOptions) -> np.ndarray:
+def _as_is(source: np.ndarray, options: BuildOptions) -> np.ndarray:
     """``kind="none"``: the image is already normalised; only resize (and convert) it."""
     import cv2
 
     from .loading import load_image
 
-    if isinstance(source, np.ndarray) and source.ndim == 2 and source.shape == (options.size, options.size) and options.mode != "rgb":
+    if source.ndim == 2 and source.shape == (options.size, options.size) and options.mode != "rgb":
         return source.astype(np.float32) / 255.0  # MNIST's own pixels: nothing to do
     rgb = load_image(source)
     image = rgb if options.mode == "rgb" else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -298,31 +305,100 @@ def _as_is(source: Any, options: BuildOptions) -> np.ndarray:
     return image.astype(np.float32) / 255.0
 
 
-def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | None, str, list[np.ndarray]]:
-    """Normalise one input: (image uint8 HxWxC or None, reason, augmented copies)."""
+def _normalise(rgb: np.ndarray, options: BuildOptions) -> np.ndarray:
+    """One decoded picture as the build writes it: float32 in [0, 1]."""
     import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if options.kind == "none":
+            return _as_is(rgb, options)
+        from .normalization import normalize
+
+        return normalize(rgb, options.kind, options.size, mode=options.mode)
+
+
+def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, bytes | None]:
+    """Read, hash, decode (once) and normalise one file: (sha256, why rejected, difference hash, picture bytes).
+
+    The picture is the normalised image as uint8 bytes, or None when the file
+    is rejected (the reason says why).
+    """
+    import cv2
+
+    from .loading import DEFAULT_MAX_PIXELS, _load
+    from .normalization import decode_min_side
+
+    path, options = task
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return "", f"cannot be read: {exc.strerror or exc}", None, None
+    sha = hashlib.sha256(data).hexdigest()
+    dhash = None
+    try:
+        min_side = None if options.kind == "none" else decode_min_side(options.kind, options.size)
+        rgb = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side).rgb
+        dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+        image = _normalise(rgb, options)
+    except LeafprepError as exc:
+        return sha, exc.reason, dhash, None
+    except Exception as exc:  # a bug on one input must not stop the build
+        return sha, f"internal error {type(exc).__name__}: {exc}", dhash, None
+    return sha, "", dhash, _to_uint8(image).tobytes()
+
+
+def _small_gray(gray: np.ndarray, side: int = 96) -> np.ndarray:
+    """Shrink by a whole factor (OpenCV's fast area path) while the short side stays at least ``side``."""
+    import cv2
+
+    factor = min(gray.shape) // side
+    if factor < 2:
+        return gray
+    height, width = (gray.shape[0] // factor) * factor, (gray.shape[1] // factor) * factor
+    return cv2.resize(gray[:height, :width], (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class _Spilled:
+    """A normalised picture in the build's spill file."""
+
+    path: str
+    offset: int
+
+
+_SPILL_FILES: dict[str, Any] = {}
+
+
+def _read_spilled(spilled: _Spilled, shape: tuple[int, int, int]) -> np.ndarray:
+    handle = _SPILL_FILES.get(spilled.path)
+    if handle is None:
+        handle = _SPILL_FILES[spilled.path] = open(spilled.path, "rb")  # kept open for the build
+    handle.seek(spilled.offset)
+    return np.frombuffer(handle.read(math.prod(shape)), np.uint8).reshape(shape)
+
+
+def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | None, str, list[np.ndarray]]:
+    """The picture to write, and its augmented copies: (image uint8 HxWxC or None, why rejected, copies)."""
     source, options, train, key = task
     augmenting = train and options.augment > 0
-    if isinstance(source, np.ndarray) and options.kind == "none" and source.shape == (options.size,) * 2 and not augmenting:
-        if options.mode != "rgb":
-            return source[:, :, None], "", []  # IDX pixels at the right size: nothing to do
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if options.kind == "none":
-                image = _as_is(source, options)
-            else:
-                from .normalization import normalize
-
-                image = normalize(source, options.kind, options.size, mode=options.mode)
-    except LeafprepError as exc:
-        return None, exc.reason, []
-    except Exception as exc:  # a bug on one input must not stop the build
-        return None, f"internal error {type(exc).__name__}: {exc}", []
-    copies: list[np.ndarray] = []
-    if train and options.augment:
-        copies = _augment(image, options.augment, int(key[:8], 16) ^ options.seed)
+    shape = (options.size, options.size, options.channels)
+    if isinstance(source, _Spilled):
+        image8 = _read_spilled(source, shape)
+        if not augmenting:
+            return image8, "", []
+        image = image8[:, :, 0] if options.channels == 1 else image8
+        image = image.astype(np.float32) / 255.0
+    else:  # the pixels of an IDX file
+        if options.kind == "none" and source.shape == (options.size,) * 2 and options.mode != "rgb" and not augmenting:
+            return source[:, :, None], "", []  # at the right size already: nothing to do
+        try:
+            image = _normalise(source, options)
+        except LeafprepError as exc:
+            return None, exc.reason, []
+        except Exception as exc:  # a bug on one input must not stop the build
+            return None, f"internal error {type(exc).__name__}: {exc}", []
+    copies = _augment(image, options.augment, int(key[:8], 16) ^ options.seed) if augmenting else []
     return _to_uint8(image), "", [_to_uint8(copy) for copy in copies]
 
 
@@ -376,7 +452,10 @@ def difference_hash(gray: np.ndarray, side: int = 16) -> int:
     import cv2
 
     # Hash what stands out from the background, not the empty page around it.
-    deviation = np.abs(gray.astype(np.int16) - int(np.median(gray))) > 16
+    gray = gray if gray.dtype == np.uint8 else np.clip(gray, 0, 255).astype(np.uint8)
+    counts = np.cumsum(np.bincount(gray.reshape(-1), minlength=256))
+    median = int(np.searchsorted(counts, counts[-1] / 2))
+    deviation = np.abs(gray.astype(np.int16) - median) > 16
     rows, cols = np.flatnonzero(deviation.any(axis=1)), np.flatnonzero(deviation.any(axis=0))
     if rows.size > 2 and cols.size > 2:
         gray = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -385,39 +464,30 @@ def difference_hash(gray: np.ndarray, side: int = 16) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def _fingerprint(path: str) -> tuple[str, str, int | None]:
-    """SHA-256 of a file's bytes and a difference hash of its picture: (sha256, error, dhash or None)."""
-    import cv2
+def _first_pass_all(items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None) -> dict[int, int]:
+    """Hash, decode and normalise every file once, spilling the pictures to ``spill``; difference hashes by item index.
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return "", f"cannot be read: {exc.strerror or exc}", None
-    buffer = np.frombuffer(data, np.uint8)
-    gray = None
-    # The smallest decode (JPEG DCT scaling) that keeps 96 pixels on the short side;
-    # the file's size tells where to start (a 700-pixel scan: 1/4, a phone photo: 1/8).
-    flags = [cv2.IMREAD_REDUCED_GRAYSCALE_8, cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_GRAYSCALE_2, cv2.IMREAD_GRAYSCALE]
-    for flag in flags[0 if len(data) > 1_500_000 else 1 if len(data) > 20_000 else 3 :]:
-        gray = cv2.imdecode(buffer, flag) if data else None
-        if gray is None or min(gray.shape) >= 96:
-            break
-    return hashlib.sha256(data).hexdigest(), "", difference_hash(gray) if gray is not None and gray.size else None
-
-
-def _hash_inputs(items: list[Item], workers: _Workers) -> dict[int, int]:
-    """SHA-256 of every input, and a difference hash of every decodable file (by item index)."""
-    files = [(index, str(item.path)) for index, item in enumerate(items) if item.pixels is None and item.path is not None]
+    IDX examples are only hashed here (their pixels are normalised while writing).
+    """
     for item in items:
         if item.pixels is not None:
             item.sha256 = hashlib.sha256(np.ascontiguousarray(item.pixels).tobytes()).hexdigest()
+    files = [(index, str(item.path)) for index, item in enumerate(items) if item.pixels is None and item.path is not None]
     perceptual: dict[int, int] = {}
-    for (index, _), (sha, error, dhash) in zip(files, workers.map(_fingerprint, [path for _, path in files]), strict=True):
-        items[index].sha256 = sha
-        if error:
-            items[index].status, items[index].reason = "rejected", error
-        if dhash is not None:
-            perceptual[index] = dhash
+    with open(spill, "wb") as handle:
+        results = workers.map(_first_pass, [(path, options) for _, path in files])
+        for done, ((index, _), (sha, error, dhash, picture)) in enumerate(zip(files, results, strict=True), 1):
+            item = items[index]
+            item.sha256 = sha
+            if error:
+                item.status, item.reason = "rejected", error
+            if dhash is not None:
+                perceptual[index] = dhash
+            if picture is not None:
+                item.spilled = handle.tell()
+                handle.write(picture)
+            if progress and (done % 64 == 0 or done == len(files)):
+                progress(done, len(files), "normalising")
     return perceptual
 
 
@@ -468,7 +538,7 @@ def build(
     *,
     workers: int | None = None,
     overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildReport:
     """Build a sharded TFRecord dataset from photos.
 
@@ -484,7 +554,9 @@ def build(
         Worker processes (default: the machine's cores; 0 or 1: none).
     overwrite : bool, optional
     progress : callable, optional
-        Called as ``progress(done, total)`` after every input.
+        Called as ``progress(done, total, stage)`` every 64 inputs and at the
+        end of each stage: ``"normalising"`` (reading, hashing, decoding and
+        normalising every file, in worker processes) and ``"writing"``.
 
     Returns
     -------
@@ -514,10 +586,30 @@ def _build(
     options: BuildOptions,
     items: list[Item],
     workers: _Workers,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[..., None] | None,
     previous: dict[str, str],
 ) -> BuildReport:
-    perceptual = _hash_inputs(items, workers)
+    spill = out / ".tmp-normalised"
+    try:
+        return _build_from(source, out, options, items, workers, progress, previous, spill)
+    finally:
+        handle = _SPILL_FILES.pop(str(spill), None)
+        if handle is not None:
+            handle.close()
+        spill.unlink(missing_ok=True)
+
+
+def _build_from(
+    source: str | os.PathLike[str],
+    out: Path,
+    options: BuildOptions,
+    items: list[Item],
+    workers: _Workers,
+    progress: Callable[..., None] | None,
+    previous: dict[str, str],
+    spill: Path,
+) -> BuildReport:
+    perceptual = _first_pass_all(items, options, workers, spill, progress)
     similar = near_duplicates(perceptual)
     clusters = _groups_of(items, similar)
     for index, key in clusters.items():
@@ -556,9 +648,17 @@ def _build(
         shard_counts[split] = max(1, min(len(members), math.ceil(total_bytes / (options.shard_mb * 1e6))))
 
     ordered = [(split, k, item) for split, members in plans.items() for k, item in enumerate(members)]
-    tasks = [(item.pixels if item.pixels is not None else str(item.path), options, split == "train", item.sha256) for split, _, item in ordered]
-    results = workers.map(_process, tasks)
-    import tensorflow as tf  # after the workers have started: no fork after TensorFlow
+    tasks = [
+        (item.pixels if item.pixels is not None else _Spilled(str(spill), item.spilled), options, split == "train", item.sha256)
+        for split, _, item in ordered
+    ]
+    # Worker processes where there is work left (IDX pixels to normalise, copies to augment);
+    # spilled pictures are only read back.
+    busy = options.augment > 0 or any(item.pixels is not None for _, _, item in ordered)
+    results = workers.map(_process, tasks) if busy else map(_process, tasks)
+    from ._tf import tensorflow
+
+    tf = tensorflow()  # after the workers have started: no fork after TensorFlow
 
     shards: list[dict[str, Any]] = []
     counts: dict[str, Counter[str]] = {split: Counter() for split in plans}
@@ -622,7 +722,7 @@ def _build(
                     count_pending()
             done += 1
             if progress and (done % 64 == 0 or done == len(ordered)):
-                progress(done, len(ordered))
+                progress(done, len(ordered), "writing")
     except BaseException:
         # Interrupted, out of space: leave no half-written shard behind (the
         # folder has no _COMPLETE; running the build again rebuilds it).
@@ -681,12 +781,13 @@ class _Workers:
             # Forked workers inherit the imported modules and start at once. The build
             # starts them before it imports TensorFlow; the workers never use it.
             context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            self.pool = context.Pool(self.count)
+            self.pool = context.Pool(self.count, initializer=_ignore_interrupts)
 
     def map(self, function: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
         if self.pool is None or len(tasks) < 2:
             return map(function, tasks)
-        chunk = max(1, min(64, len(tasks) // (self.count * 8)))
+        # Small chunks: the last ones keep every worker busy to the end.
+        chunk = max(1, min(16, len(tasks) // (self.count * 32)))
         return self.pool.imap(function, tasks, chunksize=chunk)
 
     def close(self) -> None:
@@ -694,3 +795,11 @@ class _Workers:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them: a worker that
+    died of it could hold the task queue's lock and hang the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

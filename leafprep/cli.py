@@ -412,7 +412,7 @@ def build(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
-            TextColumn("building"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
@@ -420,9 +420,11 @@ def build(
             console=err_console,
             transient=True,
         ) as bar:
-            task = bar.add_task("build", total=None, rate="")
+            task = bar.add_task("finding inputs", total=None, rate="")
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, stage: str) -> None:
+                if bar.tasks[0].description != stage:
+                    bar.reset(task, description=stage)
                 speed = bar.tasks[0].speed
                 bar.update(task, completed=done, total=total, rate=f"{speed:.0f}/s" if speed else "")
 
@@ -446,14 +448,22 @@ def _is_idx(source: Path) -> bool:
     return source.is_dir() and any(source.glob("*-idx3-ubyte*"))
 
 
-def _print_build_summary(report: Any) -> None:
+def _class_table(meta: dict[str, Any], title: str) -> Any:
+    """Examples per class (rows) and split (columns), with totals."""
     from rich.table import Table
 
+    table = Table("class", *meta["splits"], title=title, title_justify="left", show_footer=True)
+    table.columns[0].footer = "total"
+    for column, data in zip(table.columns[1:], meta["splits"].values(), strict=True):
+        column.footer = str(data["examples"])
+    for name in meta["labels"]:
+        table.add_row(name, *(str(data["per_class"][name]) for data in meta["splits"].values()))
+    return table
+
+
+def _print_build_summary(report: Any) -> None:
     meta = report.info
-    table = Table("split", "examples", *meta["labels"][:12], title=f"dataset in {report.out}", title_justify="left")
-    for split, data in meta["splits"].items():
-        table.add_row(split, str(data["examples"]), *(str(data["per_class"][name]) for name in meta["labels"][:12]))
-    err_console.print(table)
+    err_console.print(_class_table(meta, f"dataset in {report.out}"))
     found = meta["inputs"]
     err_console.print(
         f"inputs: {found['found']} found = {found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate; "
@@ -492,16 +502,14 @@ def inspect(
     except Error as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_FAILED) from None
-    from rich.table import Table
-
-    table = Table("class", *meta["splits"], title=f"{folder}: {'x'.join(map(str, meta['image_shape']))}, {len(meta['labels'])} classes")
-    for name in meta["labels"]:
-        table.add_row(name, *(str(data["per_class"][name]) for data in meta["splits"].values()))
-    out_console.print(table)
+    out_console.print(_class_table(meta, f"{folder}: {'x'.join(map(str, meta['image_shape']))}, {len(meta['labels'])} classes"))
     out_console.print(f"train pixel mean {meta['train_pixel_mean']:.4f}, std {meta['train_pixel_std']:.4f}; options {meta['options']}")
 
     import numpy as np
-    import tensorflow as tf
+
+    from ._tf import tensorflow
+
+    tf = tensorflow()
 
     samples: dict[str, list[np.ndarray]] = {name: [] for name in meta["labels"]}
     height, width, channels = meta["image_shape"]
@@ -531,3 +539,7 @@ def run() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command
         sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    run()

@@ -206,12 +206,12 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         except Exception:  # a broken EXIF block must not lose the picture
             orientation = 1
         full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
-        if min_side is not None and image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
-            reduction = max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
-            if reduction > 1:
-                reduced = _decode_reduced_jpeg(data, reduction)
-                if reduced is not None:
-                    return _Loaded(reduced, full, name)
+        if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
+            # OpenCV's libjpeg-turbo decode is faster than Pillow's, and can scale the DCT.
+            reduction = 1 if min_side is None else max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
+            decoded = _decode_jpeg(data, reduction)
+            if decoded is not None:
+                return _Loaded(decoded, full, name)
         try:
             image.load()
             if orientation in (2, 3, 4, 5, 6, 7, 8):
@@ -224,15 +224,15 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
     return _Loaded(rgb, full, name)
 
 
-def _decode_reduced_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
-    """Decode a JPEG at 1/2, 1/4 or 1/8 size with libjpeg's DCT scaling (OpenCV), EXIF orientation applied.
+def _decode_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
+    """Decode a JPEG at full, 1/2, 1/4 or 1/8 size with OpenCV (libjpeg's DCT scaling), EXIF orientation applied.
 
-    Returns None where OpenCV cannot decode it; the caller then decodes with
-    Pillow, which gives the precise error.
+    Returns None where OpenCV cannot decode it (corrupt or truncated data); the
+    caller then decodes with Pillow, which gives the precise error.
     """
     import cv2
 
-    flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[reduction]
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[reduction]
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if bgr is None or bgr.ndim != 3:
         return None

@@ -122,6 +122,16 @@ def _min_side(size: int) -> int:
     return max(WORK_SIDE // 2, 24 * size)
 
 
+def decode_min_side(kind: str, size: int) -> int:
+    """The shortest side :func:`normalize` decodes a large JPEG down to (DCT scaling) for ``kind`` and ``size``.
+
+    ``normalize(load(data, min_side=decode_min_side(kind, size)), kind, size)``
+    equals ``normalize(data, kind, size)``: callers that need the decoded
+    picture too (the dataset build hashes it) decode once.
+    """
+    return _leaf_work_side(size) // 2 if kind == "leaf" else _min_side(size)
+
+
 def _coverage(ink: np.ndarray, region: DigitRegion, threshold: float) -> np.ndarray:
     """Pen coverage in [0, 1] of one digit, cropped with room for thicker strokes."""
     x, y, w, h = region.box

@@ -105,7 +105,9 @@ def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: 
     """
     global _TEMPLATE
     if _TEMPLATE is None:
-        import tensorflow as tf
+        from ._tf import tensorflow
+
+        tf = tensorflow()
 
         example = tf.train.Example()
         for key in ("image/raw", "label/name", "source", "source/sha256"):
@@ -152,7 +154,9 @@ def _shards(folder: Path, split: str, meta: dict[str, Any]) -> list[Path]:
 
 
 def _feature_spec() -> dict[str, Any]:
-    import tensorflow as tf
+    from ._tf import tensorflow
+
+    tf = tensorflow()
 
     return {
         "image/raw": tf.io.FixedLenFeature([], tf.string),
@@ -192,7 +196,9 @@ def load(
         Batches of float32 images ``(B, H, W, C)`` in [0, 1] and int64 labels
         ``(B,)``, parsed a whole batch at a time.
     """
-    import tensorflow as tf
+    from ._tf import tensorflow
+
+    tf = tensorflow()
 
     root = Path(folder)
     meta = info(root)
@@ -230,7 +236,9 @@ def iter_records(path: str | os.PathLike[str], *, skip_damaged: bool = False) ->
         damaged record (unless ``skip_damaged``, which stops there quietly: past
         a damaged length the rest of a file cannot be framed).
     """
-    import tensorflow as tf
+    from ._tf import tensorflow
+
+    tf = tensorflow()
 
     offset, number = 0, 0
     iterator = iter(tf.data.TFRecordDataset(str(path)))

@@ -248,25 +248,38 @@ def test_near_duplicates_share_a_split_and_crossing_pairs_are_reported(digit_fol
     assert crossing == [["train/2/a.png", "test/2/b.jpg", "train", "test"]]
 
 
-def test_killed_build_reruns_to_the_same_bytes(digit_folder, tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, signal_name):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or kill -9 at random moments."""
     import os
+    import random
     import signal
     import subprocess
     import sys
     import time
 
     build(digit_folder, tmp_path / "reference", workers=0)
-    code = f"from leafprep.build import build; build({str(digit_folder)!r}, {str(tmp_path / 'out')!r}, workers=0)"
-    for delay in (2.0, 4.0):
-        process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        if not (tmp_path / "out" / "_COMPLETE").exists():
-            assert verify(tmp_path / "out") != []  # an unfinished dataset never passes
-        build(digit_folder, tmp_path / "out", workers=0)
-        assert verify(tmp_path / "out") == []
-        assert shard_bytes(tmp_path / "out") == shard_bytes(tmp_path / "reference")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "leafprep.cli", "build", str(digit_folder), "--out", str(out), "--workers", "2"]
+    moments = random.Random(f"interrupt {signal_name}")
+    interrupted = 0
+    for _ in range(2):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(moments.uniform(0.5, 4.0))
+        os.killpg(process.pid, getattr(signal, signal_name))
+        _, errors = process.communicate(timeout=60)
+        finished = (out / "_COMPLETE").exists()
+        interrupted += not finished
+        if signal_name == "SIGINT" and not finished:
+            assert process.returncode == 130, errors
+            assert "interrupted" in errors and "Traceback" not in errors
+            assert not list(out.glob(".tmp-*"))  # no half-written shard, no spill file
+        if not finished:
+            assert verify(out) != []  # an unfinished dataset never passes
+        build(digit_folder, out, workers=0)
+        assert verify(out) == []
+        assert shard_bytes(out) == shard_bytes(tmp_path / "reference")
+    assert interrupted  # at least one moment fell before the end
 
 
 def test_swedish_build_is_stratified_and_keeps_identical_scans_together(tmp_path):
