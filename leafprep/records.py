@@ -173,6 +173,7 @@ def load(
     seed: int = 0,
     repeat: bool = False,
     drop_remainder: bool = False,
+    augment: Any = None,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches from a dataset folder.
 
@@ -189,6 +190,12 @@ def load(
     seed : int, optional
     repeat : bool, optional
     drop_remainder : bool, optional
+    augment : str, path or albumentations Compose, optional
+        Augment every batch online: a preset (``"digits"``, ``"leaves"``; run
+        as Keras preprocessing layers in the graph), or a YAML/JSON
+        albumentations pipeline or a ``Compose`` (run in parallel through
+        albumentations). Deterministic for a seed; see
+        :mod:`leafprep.augmentation`.
 
     Returns
     -------
@@ -223,7 +230,16 @@ def load(
         images = tf.reshape(pixels, [-1, height, width, channels])
         return tf.cast(images, tf.float32) / 255.0, parsed["label"]
 
-    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        from .augmentation import tf_augmenter
+
+        gray = meta.get("options", {}).get("mode") != "silhouette"
+        change, parallel = tf_augmenter(augment, size=max(height, width), channels=channels, gray=gray, seed=seed)
+        dataset = dataset.enumerate().map(
+            lambda index, batch: (change(index, batch[0]), batch[1]), num_parallel_calls=tf.data.AUTOTUNE if parallel else None
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def iter_records(path: str | os.PathLike[str], *, skip_damaged: bool = False) -> Iterator[tuple[int, bytes]]:
