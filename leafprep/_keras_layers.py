@@ -177,6 +177,8 @@ class Warp(_PerImage):
         zoom = 1.0 + (draw(*self.scale) - 1.0) * on
         ty, tx = draw(-self.shift, self.shift) * height * on, draw(-self.shift, self.shift) * width * on
         cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+        if not (self.alpha > 0 and self.probability > 0):  # affine only: one ImageProjectiveTransform, faster
+            return _affine(images, angle, slant, zoom, ty, tx, cy, cx)
         v = ops.cast(ops.arange(height), "float32")[None, :, None] - cy - ty
         u = ops.cast(ops.arange(width), "float32")[None, None, :] - cx - tx
         cos, sin = ops.cos(angle), ops.sin(angle)
@@ -201,6 +203,18 @@ class Warp(_PerImage):
             "sigma": self.sigma,
             "affine_probability": self.affine_probability,
         }
+
+
+def _affine(images: Any, angle: Any, slant: Any, zoom: Any, ty: Any, tx: Any, cy: float, cx: float) -> Any:
+    """The transform of :class:`Warp` without the elastic part, as ``ops.image.affine_transform`` (per-image (B, 1, 1) parameters)."""
+    cos, sin = ops.cos(angle), ops.sin(angle)
+    a0, a1 = (cos + slant * sin) / zoom, (sin - slant * cos) / zoom
+    b0, b1 = -sin / zoom, cos / zoom
+    a2 = cx - a0 * (cx + tx) - a1 * (cy + ty)
+    b2 = cy - b0 * (cx + tx) - b1 * (cy + ty)
+    zero = ops.zeros_like(a0)
+    transform = ops.reshape(ops.concatenate([a0, a1, a2, b0, b1, b2, zero, zero], axis=-1), (-1, 8))
+    return ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0.0)
 
 
 def _bilinear_sample(images: Any, rows: Any, cols: Any) -> Any:

@@ -80,6 +80,10 @@ class BuildOptions:
     seed : int
     augment : int
         Augmented copies of each training example.
+    augment_preset : str or None
+        The pipeline for them: a preset of :mod:`leafprep.augmentation`
+        (``"digits"``, ``"leaves"``) or a YAML/JSON albumentations pipeline
+        file. Default: ``"leaves"`` for ``kind="leaf"``, else ``"digits"``.
     shard_mb : float
         Target size of a shard in megabytes.
     """
@@ -91,6 +95,12 @@ class BuildOptions:
     seed: int = 0
     augment: int = 0
     shard_mb: float = 64.0
+    augment_preset: str | None = None
+
+    @property
+    def augmentation(self) -> str:
+        """The augmentation pipeline used: ``augment_preset`` or the default for ``kind``."""
+        return self.augment_preset or ("leaves" if self.kind == "leaf" else "digits")
 
     @property
     def channels(self) -> int:
@@ -398,16 +408,22 @@ def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | No
             return None, exc.reason, []
         except Exception as exc:  # a bug on one input must not stop the build
             return None, f"internal error {type(exc).__name__}: {exc}", []
-    copies = _augment(image, options.augment, int(key[:8], 16) ^ options.seed) if augmenting else []
+    copies = _augment(image, options, int(key[:8], 16) ^ options.seed) if augmenting else []
     return _to_uint8(image), "", [_to_uint8(copy) for copy in copies]
 
 
-def _augment(image: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
-    """A minimal preset until the augmentation issue lands: small affine changes, no flips."""
-    import albumentations as A
+_PIPELINES: dict[tuple[str, int, int, bool], Any] = {}
 
-    pipeline = A.Compose([A.Affine(rotate=(-10, 10), scale=(0.9, 1.1), translate_percent=(-0.06, 0.06), border_mode=0, p=1.0)], seed=seed)
-    return [np.clip(pipeline(image=image)["image"], 0.0, 1.0) for _ in range(count)]
+
+def _augment(image: np.ndarray, options: BuildOptions, seed: int) -> list[np.ndarray]:
+    """``options.augment`` copies of one normalised image (float in [0, 1]), seeded by the example."""
+    from .augmentation import augment, resolve
+
+    key = (options.augmentation, options.size, options.channels, options.mode != "silhouette")
+    pipeline = _PIPELINES.get(key)
+    if pipeline is None:  # once a process: building a pipeline costs more than using it
+        pipeline = _PIPELINES[key] = resolve(key[0], size=key[1], channels=key[2], gray=key[3])
+    return list(augment(image, pipeline, n=options.augment, seed=seed))
 
 
 # -- the build ------------------------------------------------------------------------------------
@@ -567,6 +583,10 @@ def build(
     options = options or BuildOptions()
     if options.kind not in ("digit", "leaf", "auto", "none"):
         raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    if options.augment:
+        from .augmentation import resolve
+
+        resolve(options.augmentation, size=options.size, channels=options.channels)  # a wrong name or file: say so now
     out = Path(out)
     items = find_inputs(source)
     previous = _previous_splits(out)
@@ -749,6 +769,7 @@ def _build_from(
             "split": list(options.split),
             "seed": options.seed,
             "augment": options.augment,
+            "augment_preset": options.augmentation if options.augment else None,
             "shard_mb": options.shard_mb,
         },
         "labels": labels,

@@ -372,6 +372,59 @@ def segment(
     raise typer.Exit(code)
 
 
+@app.command()
+def augment(
+    images: Annotated[list[str], typer.Argument(help="Normalised images (PNG...), folders (searched recursively) or globs.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the copies (NAME-01.png ...), mirroring the inputs.")] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Augmented copies of each image.")] = 5,
+    preset: Annotated[str, typer.Option(help="digits, leaves, or a YAML/JSON albumentations pipeline file.")] = "digits",
+    seed: Annotated[int, typer.Option(help="Seed: the same inputs and seed give the same copies.")] = 0,
+    preview: Annotated[Optional[Path], typer.Option(help="Draw each image (up to 12) beside its copies in one PNG.")] = None,
+) -> None:
+    """Write augmented copies of normalised images, or preview them as a grid."""
+    batch = Batch()
+    inputs = _collect(images, batch)
+    if batch.total == 0:
+        raise _usage_error("no input given")
+    if out is None and preview is None:
+        raise _usage_error("give --out DIR for the copies, --preview FILE.png for a grid, or both")
+    import zlib
+
+    from PIL import Image
+
+    from .augmentation import augment as make_copies
+    from .loading import load_image
+
+    outputs = _Outputs(out, ".png", False) if out is not None else None
+    rows: list[list[tuple[str, None, Any]]] = []
+
+    def work(item: Input) -> None:
+        rgb = load_image(item.path)
+        grey = bool((rgb[:, :, 0] == rgb[:, :, 1]).all() and (rgb[:, :, 1] == rgb[:, :, 2]).all())
+        image = rgb[:, :, 0] if grey else rgb
+        copies = make_copies(image, preset, n=n, seed=seed ^ zlib.crc32(item.relative.as_posix().encode("utf-8")))
+        if outputs is not None:
+            for index, copy in enumerate(copies, 1):
+                target = outputs.path(item, index)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(copy).save(target, format="PNG")
+        if preview is not None and len(rows) < 12:
+            rows.append([(item.path.name if k == 0 else "", None, picture) for k, picture in enumerate([image, *copies])])
+
+    _run(batch, inputs, work)
+    if preview is not None and rows:
+        from .figures import contact_sheet
+
+        preview.parent.mkdir(parents=True, exist_ok=True)
+        sheet = contact_sheet([entry for row in rows for entry in row], tile=64, columns=n + 1)
+        Image.fromarray(sheet).save(preview, format="PNG")
+        err_console.print(f"Preview in {preview}")
+    code = batch.report("Augmented")
+    if batch.done and out is not None:
+        err_console.print(f"{batch.done * n} copies in {out}")
+    raise typer.Exit(code)
+
+
 class BuildKind(StrEnum):
     """How each image is normalised for a dataset."""
 
@@ -394,6 +447,9 @@ def build(
     split: Annotated[str, typer.Option(help="Train/validation/test proportions, e.g. 80/10/10 or 2/1 (no validation).")] = "80/10/10",
     seed: Annotated[int, typer.Option(help="Seed of the split and the order of examples.")] = 0,
     augment: Annotated[int, typer.Option(min=0, help="Augmented copies of each training example.")] = 0,
+    augment_preset: Annotated[
+        Optional[str], typer.Option(help="Pipeline for --augment: digits, leaves or a YAML/JSON albumentations file. Default: by --kind.")
+    ] = None,
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
@@ -408,7 +464,7 @@ def build(
     try:
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(source) else "digit")
-        options = builder.BuildOptions(chosen, size, mode.value if mode else None, proportions, seed, augment, shard_mb)
+        options = builder.BuildOptions(chosen, size, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
