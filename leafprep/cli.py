@@ -589,6 +589,128 @@ def inspect(
     out_console.print(f"samples and class histogram in {target}")
 
 
+class ModelName(StrEnum):
+    """Models of the bundled trainer (trainers.models)."""
+
+    softmax = "softmax"
+    convnet = "convnet"
+    convnet_bn = "convnet-bn"
+    leaf = "leaf"
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="A dataset folder written by 'leafprep build'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model.keras, preprocessing.json, metrics.json, history.csv, logs/.")],
+    model: Annotated[ModelName, typer.Option(help="Which network.")] = ModelName.convnet,
+    epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs (early stopping may end sooner).")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    learning_rate: Annotated[float, typer.Option(min=1e-7, help="Adam's starting rate; a cosine takes it to zero.")] = 1e-3,
+    augment: Annotated[Optional[str], typer.Option(help="Online augmentation: digits, leaves or a YAML/JSON pipeline.")] = None,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 3,
+    seed: Annotated[int, typer.Option()] = 0,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
+) -> None:
+    """Train a network on a dataset; keep the best checkpoint and the preprocessing settings in a run folder."""
+    from .errors import LeafprepError as Error
+
+    try:
+        from trainers.train import train as fit
+
+        metrics = fit(
+            data,
+            out,
+            model=model.value,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            augment=augment,
+            seed=seed,
+            patience=patience,
+            max_steps=max_steps,
+            verbose=2,
+        )
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        err_console.print(f"[red]interrupted[/red]: the best model so far is in {out}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    scores = ", ".join(f"{k.split('_')[0]} accuracy {v:.4f}" for k, v in metrics.items() if k.endswith("_accuracy"))
+    err_console.print(
+        f"{model.value}: {metrics['epochs_run']} epochs in {metrics['train_seconds']:.0f} s; {scores or 'no val or test split'}; run in {out}"
+    )
+
+
+@app.command()
+def evaluate(
+    run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
+    data: Annotated[Path, typer.Argument(help="A dataset folder built like the run's.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the report and pictures (default: the run folder).")] = None,
+) -> None:
+    """Accuracy, per-class precision and recall, a confusion-matrix PNG and a contact sheet of the worst mistakes."""
+    from rich.table import Table
+
+    from .errors import LeafprepError as Error
+
+    try:
+        from trainers.evaluate import evaluate as check
+
+        report = check(run_folder, data, split, out=out)
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    table = Table("class", "precision", "recall", "examples", title=f"{split}: accuracy {report['accuracy']:.4f} on {report['examples']}")
+    for name, row in report["per_class"].items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
+    out_console.print(table)
+    err_console.print(f"confusion matrix in {report['files']['confusion']}, worst mistakes in {report['files']['mistakes']}")
+
+
+@app.command()
+def predict(
+    run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
+    photos: Annotated[list[str], typer.Argument(help="Photos, folders (searched recursively) or globs.", show_default=False)],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes to print for each photo.")] = 3,
+    all_digits: Annotated[bool, typer.Option("--all", help="Read every digit of a sheet and print the number.")] = False,
+    steps: Annotated[Optional[Path], typer.Option(help="Picture of photo, input and probabilities: a .png (one photo) or a folder.")] = None,
+) -> None:
+    """Normalise each photo with the run's own settings and print its most likely classes."""
+    from .errors import LeafprepError as Error
+
+    try:
+        from trainers.predict import predict as answer
+        from trainers.predict import predict_sheet, save_steps
+        from trainers.runs import load_run
+
+        loaded = load_run(run_folder)
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    batch = Batch()
+    inputs = _collect(photos, batch)
+    if batch.total == 0:
+        raise _usage_error("no input given")
+    pictures = _Outputs(steps, ".png", steps.suffix.lower() == ".png" and len(inputs) == 1) if steps is not None else None
+
+    def work(item: Input) -> None:
+        if all_digits:
+            number, found = predict_sheet(loaded, item.path, top_k=top_k)
+            out_console.print(f"{item.path}: {number}  ({', '.join(f'{p.label} {p.top[0][1]:.2f}' for p in found)})", markup=False, highlight=False)
+            return
+        prediction = answer(loaded, [item.path], top_k=top_k)[0]
+        ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in prediction.top)
+        out_console.print(f"{item.path}: {prediction.label}  ({ranked})", markup=False, highlight=False)
+        if pictures is not None:
+            target = pictures.path(item)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            save_steps(loaded, item.path, prediction, target)
+
+    _run(batch, inputs, work)
+    raise typer.Exit(batch.report("Predicted"))
+
+
 def run() -> None:
     """Entry point of the ``leafprep`` console script."""
     try:

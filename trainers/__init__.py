@@ -1,0 +1,12 @@
+"""The bundled TensorFlow/Keras trainer for datasets written by ``leafprep build``.
+
+- :mod:`trainers.models`: the model registry (``softmax``, ``convnet``, ``convnet-bn``, ``leaf``);
+- :mod:`trainers.train`: :func:`~trainers.train.train`, a run folder with the model, the
+  preprocessing settings, metrics, history and TensorBoard logs;
+- :mod:`trainers.runs`: loading a run (Keras safe mode) and its settings;
+- :mod:`trainers.evaluate`: accuracy, per-class precision and recall, confusion matrix, worst mistakes;
+- :mod:`trainers.predict`: a run's predictions on your own photos, normalised as its data were.
+
+Everything here imports TensorFlow: ``leafprep`` itself loads this package only
+for ``leafprep train``, ``evaluate`` and ``predict``.
+"""

@@ -1,0 +1,132 @@
+"""``leafprep evaluate``: accuracy, per-class precision and recall, a confusion matrix and the worst mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leafprep.errors import LeafprepError
+
+from .runs import load_run
+
+__all__ = ["confusion_matrix", "evaluate"]
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class.
+
+    >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    return np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+
+
+def evaluate(
+    run: str | os.PathLike[str], data: str | os.PathLike[str], split: str = "test", *, out: str | os.PathLike[str] | None = None, worst: int = 24
+) -> dict[str, Any]:
+    """Evaluate a run on a split of a dataset; write ``evaluation-SPLIT.json``, a confusion matrix and the worst mistakes.
+
+    Parameters
+    ----------
+    run : path
+        A run folder (:func:`trainers.train.train`).
+    data : path
+        A dataset folder built with the same labels.
+    split : str, optional
+    out : path, optional
+        Folder for ``evaluation-SPLIT.json``, ``confusion-SPLIT.png`` and
+        ``mistakes-SPLIT.png``; default: the run folder.
+    worst : int, optional
+        Mistakes on the contact sheet: the most confident wrong answers.
+
+    Returns
+    -------
+    report : dict
+        ``accuracy``, ``examples``, ``per_class`` (precision, recall, support),
+        ``confusion`` (rows: true class) and the written files.
+    """
+    from leafprep.records import info, load
+
+    loaded = load_run(run)
+    meta = info(data)
+    if meta["labels"] != loaded.labels:
+        raise LeafprepError(
+            str(data),
+            f"has labels {meta['labels'][:5]}... but the run was trained on {loaded.labels[:5]}...",
+            "evaluate on data built like the run's",
+        )
+    probabilities, truth, images = [], [], []
+    for batch, labels in load(data, split, batch_size=512):
+        probabilities.append(loaded.model.predict_on_batch(batch))
+        truth.append(labels.numpy())
+        images.append(np.clip(np.rint(batch.numpy() * 255), 0, 255).astype(np.uint8))
+    p = np.concatenate(probabilities)
+    y = np.concatenate(truth).astype(np.int64)
+    pictures = np.concatenate(images)
+    predicted = p.argmax(axis=1)
+    classes = len(loaded.labels)
+    matrix = confusion_matrix(y, predicted, classes)
+    per_class = {}
+    for index, name in enumerate(loaded.labels):
+        hits, said, support = int(matrix[index, index]), int(matrix[:, index].sum()), int(matrix[index].sum())
+        per_class[name] = {"precision": hits / said if said else 0.0, "recall": hits / support if support else 0.0, "support": support}
+    folder = Path(out) if out is not None else loaded.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"confusion": str(folder / f"confusion-{split}.png"), "mistakes": str(folder / f"mistakes-{split}.png")}
+    _draw_confusion(matrix, loaded.labels, Path(files["confusion"]), f"{split}: accuracy {float((predicted == y).mean()):.4f}")
+    wrong = np.flatnonzero(predicted != y)
+    wrong = wrong[np.argsort(-p[wrong, predicted[wrong]], kind="stable")][:worst]
+    _draw_mistakes(pictures, y, predicted, p, wrong, loaded.labels, Path(files["mistakes"]))
+    report = {
+        "split": split,
+        "examples": len(y),
+        "accuracy": float((predicted == y).mean()),
+        "per_class": per_class,
+        "confusion": matrix.tolist(),
+        "files": files,
+    }
+    (folder / f"evaluation-{split}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report
+
+
+def _draw_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    side = max(4.0, 0.45 * len(labels) + 2.0)
+    figure = Figure(figsize=(side, side))
+    axes = figure.add_subplot()
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(labels)), [name[:14] for name in labels], rotation=90, fontsize=7)
+    axes.set_yticks(range(len(labels)), [name[:14] for name in labels], fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    top = matrix.max() or 1
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(col, row, str(count), ha="center", va="center", fontsize=6, color="white" if count > top / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def _draw_mistakes(
+    pictures: np.ndarray, y: np.ndarray, predicted: np.ndarray, p: np.ndarray, wrong: np.ndarray, labels: list[str], path: Path
+) -> None:
+    from PIL import Image
+
+    from leafprep.figures import contact_sheet
+
+    entries: list[tuple[str, np.ndarray | None, np.ndarray]] = []
+    for index in wrong:
+        image = pictures[index]
+        image = image[:, :, 0] if image.shape[2] == 1 else image
+        entries.append((f"{labels[y[index]][:10]}>{labels[predicted[index]][:10]} {p[index, predicted[index]]:.2f}", None, image))
+    sheet = contact_sheet(entries or [("no mistakes", None, np.zeros((8, 8), np.uint8))], tile=84, columns=6)
+    Image.fromarray(sheet).save(path, format="PNG")

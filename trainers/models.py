@@ -1,0 +1,99 @@
+"""The model registry: each entry is a function ``(input_shape, classes) -> keras.Model`` (uncompiled).
+
+>>> sorted(MODELS)
+['convnet', 'convnet-bn', 'leaf', 'softmax']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from leafprep._tf import tensorflow
+
+__all__ = ["MODELS", "build_model", "convnet", "convnet_bn", "leaf", "softmax"]
+
+
+def _keras() -> Any:
+    tensorflow()  # quietly
+    import keras
+
+    return keras
+
+
+def softmax(input_shape: tuple[int, int, int], classes: int) -> Any:
+    """One dense layer on the flattened pixels: the beginner's network (about 92% on MNIST)."""
+    keras = _keras()
+    return keras.Sequential(
+        [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(classes, activation="softmax", name="weights")], name="softmax"
+    )
+
+
+def convnet(input_shape: tuple[int, int, int], classes: int) -> Any:
+    """The classic conv-net: conv 32 - pool - conv 64 - pool - dropout - dense (the Keras MNIST example)."""
+    keras = _keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            layers.Conv2D(32, 3, activation="relu", name="conv1"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu", name="conv2"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(classes, activation="softmax", name="classes"),
+        ],
+        name="convnet",
+    )
+
+
+def _block(x: Any, filters: int, name: str) -> Any:
+    layers = _keras().layers
+    for k in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{k}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{k}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{k}")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def convnet_bn(input_shape: tuple[int, int, int], classes: int) -> Any:
+    """Batch normalisation, more filters (32-64-128, two 3x3 convolutions each), dropout: the best single digit model here."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(input_shape)
+    x = _block(inputs, 32, "block1")
+    x = _block(x, 64, "block2")
+    x = _block(x, 128, "block3")
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="convnet-bn")
+
+
+def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
+    """For leaves at 64x64 to 128x128, grey or rgb: four batch-normalised blocks (32 to 256 filters), global pooling."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for index, filters in enumerate((32, 64, 128, 256), 1):
+        x = _block(x, filters, f"block{index}")
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="leaf")
+
+
+MODELS: dict[str, Callable[[tuple[int, int, int], int], Any]] = {"softmax": softmax, "convnet": convnet, "convnet-bn": convnet_bn, "leaf": leaf}
+
+
+def build_model(name: str, input_shape: tuple[int, int, int], classes: int) -> Any:
+    """The registry's model ``name`` for images of ``input_shape`` (H, W, C) and ``classes`` classes."""
+    from leafprep.errors import ParameterError
+
+    if name not in MODELS:
+        raise ParameterError("model", f"model must be one of {sorted(MODELS)}, got {name!r}")
+    if name == "leaf" and min(input_shape[:2]) < 32:
+        raise ParameterError("model", f"the leaf model needs images of at least 32x32, got {input_shape[0]}x{input_shape[1]}", "use convnet")
+    return MODELS[name](input_shape, classes)

@@ -1,0 +1,104 @@
+"""``leafprep predict``: a run's answers for your own photos, normalised exactly as its training data were."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runs import Run, load_run
+
+__all__ = ["Prediction", "predict", "predict_sheet", "prepare"]
+
+
+@dataclass
+class Prediction:
+    """The top classes for one photo (or one digit of a sheet)."""
+
+    source: str
+    top: list[tuple[str, float]]  # (label, probability), most likely first
+    image: np.ndarray = field(repr=False)  # the normalised input (H, W, C) in [0, 1]
+    probabilities: np.ndarray = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.top[0][0]
+
+
+def prepare(run: Run, photo: Any) -> np.ndarray:
+    """Normalise ``photo`` with the run's settings (kind, size, mode): (H, W, C) float32 in [0, 1]."""
+    from leafprep.build import BuildOptions, _as_is
+    from leafprep.loading import load_image
+    from leafprep.normalization import normalize
+
+    settings = run.settings
+    kind, size, mode = settings["kind"], int(settings["size"]), settings.get("mode") or "gray"
+    if kind == "none":
+        image = _as_is(load_image(photo), BuildOptions(kind="none", size=size, mode=mode))
+    else:
+        image = normalize(photo, kind, size, mode=None if kind == "digit" else mode)
+    return image[:, :, None] if image.ndim == 2 else image
+
+
+def _top(run: Run, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(run.labels[i], float(probabilities[i])) for i in order]
+
+
+def predict(run: str | os.PathLike[str] | Run, photos: list[Any], *, top_k: int = 3) -> list[Prediction]:
+    """Normalise each photo as the run's data were and return its ``top_k`` classes.
+
+    Raises the :class:`~leafprep.errors.LeafprepError` of the first photo that
+    cannot be read or has nothing to find (the CLI reports each and goes on).
+    """
+    loaded = run if isinstance(run, Run) else load_run(run)
+    images = np.stack([prepare(loaded, photo) for photo in photos]) if photos else np.zeros((0, *loaded.settings["image_shape"]), np.float32)
+    probabilities = loaded.model.predict_on_batch(images) if len(images) else np.zeros((0, len(loaded.labels)))
+    probabilities = np.asarray(probabilities)
+    return [Prediction(str(photo), _top(loaded, p, top_k), image, p) for photo, image, p in zip(photos, images, probabilities, strict=True)]
+
+
+def predict_sheet(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int = 3) -> tuple[str, list[Prediction]]:
+    """Read every digit of a sheet, in reading order: (the number as a string, one prediction a digit)."""
+    from leafprep.normalization import normalize_all
+
+    loaded = run if isinstance(run, Run) else load_run(run)
+    digits = normalize_all(photo, size=int(loaded.settings["size"]))
+    if not digits:
+        return "", []
+    images = np.stack([d.image[:, :, None] for d in digits]).astype(np.float32)
+    probabilities = np.asarray(loaded.model.predict_on_batch(images))
+    found = [
+        Prediction(f"{photo} digit {n + 1}", _top(loaded, p, top_k), image, p) for n, (image, p) in enumerate(zip(images, probabilities, strict=True))
+    ]
+    return "".join(item.label for item in found), found
+
+
+def save_steps(run: Run, photo: Any, prediction: Prediction, path: str | os.PathLike[str]) -> None:
+    """A picture: the photo, the normalised input the network saw, and its probability bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from leafprep.loading import load_image
+
+    figure = Figure(figsize=(10, 3.2))
+    left, middle, right = figure.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1, 1.6]})
+    left.imshow(load_image(photo))
+    left.set_title(Path(str(photo)).name[:30], fontsize=9)
+    image = prediction.image
+    middle.imshow(image[:, :, 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=1)
+    middle.set_title(f"input {image.shape[0]}x{image.shape[1]}", fontsize=9)
+    for axes in (left, middle):
+        axes.axis("off")
+    order = np.argsort(-prediction.probabilities)[: min(10, len(run.labels))][::-1]
+    right.barh([run.labels[i][:16] for i in order], prediction.probabilities[order], color="#4a7fb5")
+    right.set_xlim(0, 1)
+    right.set_title(f"{prediction.label} ({prediction.top[0][1]:.0%})", fontsize=9)
+    right.tick_params(labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)

@@ -1,0 +1,139 @@
+"""``leafprep train``: from a dataset folder to a run folder with the best model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from leafprep.errors import LeafprepError, ParameterError
+
+from .runs import MODEL_FILE, SETTINGS_FILE
+
+__all__ = ["train"]
+
+
+def train(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    model: str = "convnet",
+    epochs: int = 10,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    augment: Any = None,
+    seed: int = 0,
+    patience: int = 3,
+    max_steps: int | None = None,
+    verbose: int = 1,
+) -> dict[str, Any]:
+    """Train a model of the registry on a ``leafprep build`` dataset and write a run folder.
+
+    Parameters
+    ----------
+    data : path
+        A dataset folder written by ``leafprep build`` (a ``train`` split, and
+        ``val`` to validate on and choose the best epoch; without it the
+        training loss decides).
+    out : path
+        The run folder (created; an existing run there is replaced).
+    model : str, optional
+        ``softmax``, ``convnet``, ``convnet-bn`` or ``leaf`` (:mod:`trainers.models`).
+    epochs : int, optional
+        At most this many; early stopping ends sooner after ``patience``
+        epochs without improvement and restores the best weights.
+    batch_size, learning_rate : optional
+        Adam, with the learning rate decaying along a cosine to zero over the epochs.
+    augment : str or path, optional
+        Online augmentation of the training batches (``"digits"``,
+        ``"leaves"`` or a pipeline file; :mod:`leafprep.augmentation`).
+    seed : int, optional
+        Seeds Keras (weights, dropout), the shuffle and the augmentation.
+    max_steps : int, optional
+        Batches an epoch at most (short runs in tests).
+    verbose : int, optional
+        Keras' progress display: 0 silent, 1 a progress bar, 2 a line an epoch.
+
+    Returns
+    -------
+    metrics : dict
+        What ``metrics.json`` holds: accuracies on val and test (where the
+        dataset has them), epochs run, the best epoch, seconds, options.
+    """
+    from leafprep._tf import tensorflow
+    from leafprep.records import info, load
+
+    tensorflow()
+    import keras
+
+    from .models import build_model
+
+    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ParameterError("epochs", "epochs and batch_size must be at least 1 and learning_rate positive")
+    meta = info(data)
+    if "train" not in meta["splits"]:
+        raise LeafprepError(str(data), "has no train split", "build it with a train share, e.g. --split 80/10/10")
+    shape = tuple(meta["image_shape"])
+    labels = meta["labels"]
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in (MODEL_FILE, "metrics.json", "history.csv"):
+        (run / stale).unlink(missing_ok=True)
+    options = meta.get("options", {})
+    settings = {
+        "kind": options.get("kind", "digit"),
+        "size": options.get("size", shape[0]),
+        "mode": options.get("mode", "gray"),
+        "labels": labels,
+        "image_shape": list(shape),
+        "dataset": str(Path(data).resolve()),
+        "train_pixel_mean": meta.get("train_pixel_mean"),
+        "train_pixel_std": meta.get("train_pixel_std"),
+    }
+    (run / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    keras.utils.set_random_seed(seed)
+    network = build_model(model, shape, len(labels))
+    examples = meta["splits"]["train"]["examples"]
+    steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
+    network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment)
+    if max_steps is not None:
+        training = training.take(max_steps)
+    validation = load(data, "val", batch_size=512) if "val" in meta["splits"] else None
+    monitor, mode = ("val_accuracy", "max") if validation is not None else ("loss", "min")
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(run / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(run / "history.csv")),
+        keras.callbacks.TensorBoard(log_dir=str(run / "logs"), histogram_freq=0, write_graph=False),
+    ]
+    start = time.perf_counter()
+    history = network.fit(training, epochs=epochs, validation_data=validation, callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    scores = history.history[monitor]
+    best = int(max(range(len(scores)), key=lambda i: scores[i]) if mode == "max" else min(range(len(scores)), key=lambda i: scores[i]))
+    metrics: dict[str, Any] = {
+        "model": model,
+        "epochs_run": len(scores),
+        "best_epoch": best + 1,
+        "train_seconds": seconds,
+        "parameters": int(network.count_params()),
+        "options": {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "augment": str(augment) if augment else None,
+            "seed": seed,
+        },
+    }
+    for split in ("val", "test"):
+        if split in meta["splits"]:
+            _, accuracy = network.evaluate(load(data, split, batch_size=512), verbose=0)
+            metrics[f"{split}_accuracy"] = float(accuracy)
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
