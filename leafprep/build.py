@@ -764,6 +764,8 @@ def _build_from(
         "source": str(source),
         "options": {
             "kind": options.kind,
+            # What a photo must be normalised as to look like these images (MNIST's IDX files: digits).
+            "photo_kind": options.kind if options.kind != "none" else ("digit" if all(item.pixels is not None for item in items) else "none"),
             "size": options.size,
             "mode": options.mode or "gray",
             "split": list(options.split),

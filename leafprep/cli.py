@@ -14,6 +14,7 @@ inside the commands that need them, so ``leafprep --help`` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -713,6 +714,8 @@ def predict(
 
 def run() -> None:
     """Entry point of the ``leafprep`` console script."""
+    # TensorFlow's C++ log lines (CUDA not found and the like) are noise to a user of the command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command

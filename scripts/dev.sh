@@ -33,6 +33,12 @@ demo)
     .venv/bin/leafprep build sample_data/leaves --out out/demo/leaf-dataset --kind leaf --size 64 --split 60/20/20 --augment 2
     .venv/bin/leafprep inspect out/demo/leaf-dataset
     .venv/bin/leafprep verify out/demo/leaf-dataset
+    echo "== Digits: the 20 sample photos as a dataset, 30 augmented copies of each (out/demo/digit-dataset)"
+    .venv/bin/leafprep build sample_data/digits --out out/demo/digit-dataset --kind digit --split 100/0/0 --augment 30
+    echo "== A small conv-net trained on them (run folder out/demo/run)"
+    .venv/bin/leafprep train out/demo/digit-dataset --out out/demo/run --model convnet --epochs 12 --patience 12 --batch-size 32
+    echo "== Its answers for the sample photos (pictures in out/demo/predictions)"
+    .venv/bin/leafprep predict out/demo/run sample_data/digits --top-k 2 --steps out/demo/predictions
     ;;
 test)
     setup ".[dev]"

@@ -59,7 +59,8 @@ def test_training_lowers_the_loss_and_writes_a_run_that_reloads(mnist_small, tmp
     assert len(losses) >= 2 and losses[-1] < losses[0]
     assert metrics["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
     settings = json.loads((run / "preprocessing.json").read_text())
-    assert settings["kind"] == "none" and settings["size"] == 28 and settings["labels"] == [str(d) for d in range(10)]
+    assert settings["kind"] == "digit"  # MNIST's IDX files: photos are normalised as digits
+    assert settings["size"] == 28 and settings["labels"] == [str(d) for d in range(10)]
     loaded = load_run(run)
     assert loaded.labels == settings["labels"]
     again = loaded.model.predict_on_batch(np.zeros((1, 28, 28, 1), np.float32))

@@ -36,7 +36,7 @@ def prepare(run: Run, photo: Any) -> np.ndarray:
 
     settings = run.settings
     kind, size, mode = settings["kind"], int(settings["size"]), settings.get("mode") or "gray"
-    if kind == "none":
+    if kind == "none":  # the run's data were normalised elsewhere: so must its inputs be
         image = _as_is(load_image(photo), BuildOptions(kind="none", size=size, mode=mode))
     else:
         image = normalize(photo, kind, size, mode=None if kind == "digit" else mode)

@@ -84,7 +84,7 @@ def train(
         (run / stale).unlink(missing_ok=True)
     options = meta.get("options", {})
     settings = {
-        "kind": options.get("kind", "digit"),
+        "kind": options.get("photo_kind") or options.get("kind", "digit"),
         "size": options.get("size", shape[0]),
         "mode": options.get("mode", "gray"),
         "labels": labels,
@@ -101,9 +101,9 @@ def train(
     steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment)
-    if max_steps is not None:
-        training = training.take(max_steps)
+    # Repeated, with a fixed number of batches an epoch: Keras then keeps one iterator (and the shuffle
+    # and augmentation go on from epoch to epoch) and does not warn about running out of data.
+    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment, repeat=True)
     validation = load(data, "val", batch_size=512) if "val" in meta["splits"] else None
     monitor, mode = ("val_accuracy", "max") if validation is not None else ("loss", "min")
     callbacks = [
@@ -113,7 +113,9 @@ def train(
         keras.callbacks.TensorBoard(log_dir=str(run / "logs"), histogram_freq=0, write_graph=False),
     ]
     start = time.perf_counter()
-    history = network.fit(training, epochs=epochs, validation_data=validation, callbacks=callbacks, verbose=verbose)
+    history = network.fit(
+        training, epochs=epochs, steps_per_epoch=steps, validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False
+    )
     seconds = time.perf_counter() - start
     scores = history.history[monitor]
     best = int(max(range(len(scores)), key=lambda i: scores[i]) if mode == "max" else min(range(len(scores)), key=lambda i: scores[i]))
