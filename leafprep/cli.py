@@ -595,6 +595,7 @@ class ModelName(StrEnum):
 
     softmax = "softmax"
     convnet = "convnet"
+    fast = "fast"
     convnet_bn = "convnet-bn"
     leaf = "leaf"
 
@@ -710,6 +711,75 @@ def predict(
 
     _run(batch, inputs, work)
     raise typer.Exit(batch.report("Predicted"))
+
+
+class What(StrEnum):
+    """What 'leafprep visualize' draws."""
+
+    weights = "weights"
+    dream = "dream"
+    saliency = "saliency"
+    gradcam = "gradcam"
+    activations = "activations"
+
+
+@app.command()
+def visualize(
+    run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The picture: .png, .svg or .pdf.")],
+    what: Annotated[What, typer.Option(help="weights, dream, saliency, gradcam or activations.")] = What.weights,
+    input_photo: Annotated[Optional[Path], typer.Option("--input", help="The photo for saliency, gradcam and activations.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the dreams.")] = 0,
+    steps: Annotated[int, typer.Option(min=1, help="Gradient steps of each dream.")] = 150,
+) -> None:
+    """Draw what a trained network learned: its weights, dreamt-up classes, where it looks, its feature maps."""
+    from .errors import LeafprepError as Error
+
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise _usage_error(f"--out must end in .png, .svg or .pdf, got {out}")
+    if what in (What.saliency, What.gradcam, What.activations) and input_photo is None:
+        raise _usage_error(f"--what {what.value} needs --input PHOTO")
+    try:
+        from trainers import visualize as draw
+        from trainers.predict import prepare
+        from trainers.runs import load_run
+
+        loaded = load_run(run_folder)
+        model, labels = loaded.model, loaded.labels
+        if what == What.weights:
+            figure = draw.weights_figure(model, labels)
+        elif what == What.dream:
+            figure, _, probabilities = draw.dream_figure(model, labels, seed=seed, steps=steps)
+            err_console.print(f"each dream's probability for its own class: min {probabilities.min():.3f}, mean {probabilities.mean():.3f}")
+        else:
+            assert input_photo is not None
+            image = prepare(loaded, input_photo)
+            if what == What.activations:
+                figure = draw.activations_figure(model, image)
+            else:
+                heat = draw.saliency(model, image) if what == What.saliency else draw.gradcam(model, image)
+                photo, box = _photo_and_box(loaded, input_photo)
+                probabilities = model.predict(image[None], verbose=0)[0]
+                guess = int(probabilities.argmax())
+                figure = draw.attention_figure(heat, image, photo, box, f"{what.value}: {labels[guess]} ({probabilities[guess]:.0%})")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        draw.save(figure, out)
+    except Error as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    err_console.print(f"{what.value} in {out}")
+
+
+def _photo_and_box(loaded: Any, photo: Path) -> tuple[Any, tuple[int, int, int, int] | None]:
+    """The upright photo (working size) and the box of the object the run's preprocessing found in it."""
+    from .geometry import bounding_box
+    from .normalization import normalize_steps
+
+    kind = loaded.settings.get("kind")
+    if kind not in ("digit", "leaf"):
+        return None, None
+    steps = normalize_steps(photo, kind, int(loaded.settings["size"]))
+    return steps.photo, bounding_box(steps.chosen)
 
 
 def run() -> None:

@@ -29,6 +29,7 @@ def train(
     patience: int = 3,
     max_steps: int | None = None,
     verbose: int = 1,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train a model of the registry on a ``leafprep build`` dataset and write a run folder.
 
@@ -56,6 +57,8 @@ def train(
         Batches an epoch at most (short runs in tests).
     verbose : int, optional
         Keras' progress display: 0 silent, 1 a progress bar, 2 a line an epoch.
+    callbacks : list of keras.callbacks.Callback, optional
+        More callbacks for ``fit`` (the benchmarks stop at a target accuracy).
 
     Returns
     -------
@@ -107,6 +110,7 @@ def train(
     validation = load(data, "val", batch_size=512) if "val" in meta["splits"] else None
     monitor, mode = ("val_accuracy", "max") if validation is not None else ("loss", "min")
     callbacks = [
+        *(callbacks or []),
         keras.callbacks.ModelCheckpoint(run / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(run / "history.csv")),
