@@ -39,6 +39,9 @@ demo)
     .venv/bin/leafprep train out/demo/digit-dataset --out out/demo/run --model convnet --epochs 12 --patience 12 --batch-size 32
     echo "== Its answers for the sample photos (pictures in out/demo/predictions)"
     .venv/bin/leafprep predict out/demo/run sample_data/digits --top-k 2 --steps out/demo/predictions
+    echo "== What it learned: its first-layer filters, and where it looks in a photo of a 7 (out/demo/*.png)"
+    .venv/bin/leafprep visualize out/demo/run --what weights --out out/demo/weights.png
+    .venv/bin/leafprep visualize out/demo/run --what gradcam --input sample_data/digits/7/photo-1.jpg --out out/demo/gradcam-7.png
     ;;
 test)
     setup ".[dev]"
