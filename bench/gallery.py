@@ -55,7 +55,7 @@ def main() -> None:
         results[name] = {
             "dream_probability_min": float(probabilities.min()),
             "dream_probability_mean": float(probabilities.mean()),
-            "photo_read_as": guess,
+            "photo": guess,
         }
         print(name, results[name])
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -34,7 +34,7 @@ def main() -> None:
     start = time.perf_counter()
     report = build(DATA / "leaves" / "swedish", DATASET, BuildOptions(kind="leaf", size=64, split=parse_split("2/1")), overwrite=True)
     built = time.perf_counter() - start
-    metrics = train(DATASET, RUN, model="leaf", epochs=60, batch_size=32, learning_rate=3e-3, augment="leaves", patience=60, verbose=2)
+    metrics = train(DATASET, RUN, model="leaf", epochs=230, batch_size=32, learning_rate=3e-3, augment="leaves", patience=230, verbose=2)
     evaluation = evaluate(RUN, DATASET, "test")
     IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copy(evaluation["files"]["confusion"], IMAGES / "swedish-confusion.png")

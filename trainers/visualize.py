@@ -159,8 +159,8 @@ def dream(
     for step in range(steps):
         with tf.GradientTape() as tape:
             shifted = tf.roll(image, shift=[int(shifts[step, 0]), int(shifts[step, 1])], axis=[1, 2])
-            probability = model(shifted, training=False)[0, class_index]
-            loss = -tf.math.log(probability + 1e-9) + tv * tf.reduce_mean(tf.image.total_variation(image)) / (height * width)
+            log_probability = tf.nn.log_softmax(_logits(model, shifted))[0, class_index]  # stable where p underflows
+            loss = -log_probability + tv * tf.reduce_mean(tf.image.total_variation(image)) / (height * width)
         gradient = tape.gradient(loss, image)
         optimizer.apply_gradients([(gradient, image)])
         if step % 10 == 9 and step < steps - 20:
@@ -228,6 +228,20 @@ def activations(model: Any, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
         raise ParameterError("what", "the model has no convolutions: its activations are not pictures")
     seen, _ = _forward(model, _tf().constant(image[None].astype(np.float32)))
     return [(layer.name, np.asarray(seen[layer.name][0])) for layer in convs]
+
+
+def _logits(model: Any, batch: Any) -> Any:
+    """The scores before the final softmax (the models of :mod:`trainers.models` end in a softmax Dense layer)."""
+    import keras
+
+    last = model.layers[-1]
+    if not (isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax"):
+        raise ParameterError("model", "dreams need a model that ends in a softmax Dense layer")
+    x = batch
+    for layer in model.layers[:-1]:
+        if not isinstance(layer, keras.layers.InputLayer):
+            x = layer(x, training=False)
+    return keras.ops.matmul(x, last.kernel) + last.bias
 
 
 def _forward(model: Any, batch: Any) -> tuple[dict[str, Any], Any]:
