@@ -25,9 +25,8 @@ LEAF_PHOTO = DATA / "leaves" / "swedish" / "04_Quercus" / "l4nr003.jpg"
 
 
 def main() -> None:
-    from leafprep.cli import _photo_and_box
     from trainers import visualize as draw
-    from trainers.predict import prepare
+    from trainers.predict import prepare_steps
     from trainers.runs import load_run
 
     results = {}
@@ -40,8 +39,8 @@ def main() -> None:
         draw.save(draw.weights_figure(run.model, run.labels), IMAGES / f"gallery-{name}-weights.png")
         figure, _, probabilities = draw.dream_figure(run.model, run.labels, seed=0, steps=200)
         draw.save(figure, IMAGES / f"gallery-{name}-dreams.png")
-        image = prepare(run, photo)
-        picture, box = _photo_and_box(run, photo)
+        image, stages = prepare_steps(run, photo)
+        picture, box = draw.object_on_photo(stages)
         guess = run.labels[int(run.model.predict(image[None], verbose=0)[0].argmax())]
         draw.save(
             draw.attention_figure(draw.saliency(run.model, image), image, picture, box, f"saliency: {guess}"), IMAGES / f"gallery-{name}-saliency.png"

@@ -594,32 +594,18 @@ def build(
     if all(item.pixels is not None for item in items) and options.kind == "none":
         workers = 0  # IDX arrays need no decoding: worker processes would only add copying
     pool = _Workers(workers)
-    try:
-        return _build(source, out, options, items, pool, progress, previous)
-    finally:
-        pool.close()
-
-
-def _build(
-    source: str | os.PathLike[str],
-    out: Path,
-    options: BuildOptions,
-    items: list[Item],
-    workers: _Workers,
-    progress: Callable[..., None] | None,
-    previous: dict[str, str],
-) -> BuildReport:
     spill = out / ".tmp-normalised"
     try:
-        return _build_from(source, out, options, items, workers, progress, previous, spill)
+        return _build(source, out, options, items, pool, progress, previous, spill)
     finally:
+        pool.close()
         handle = _SPILL_FILES.pop(str(spill), None)
         if handle is not None:
             handle.close()
         spill.unlink(missing_ok=True)
 
 
-def _build_from(
+def _build(
     source: str | os.PathLike[str],
     out: Path,
     options: BuildOptions,

@@ -131,6 +131,16 @@ def _progress(total: int) -> Iterator[Callable[[str], None]]:
         yield lambda name: progress.update(task, advance=1, description=name[-40:])
 
 
+@contextmanager
+def _fails_cleanly() -> Iterator[None]:
+    """A :class:`LeafprepError` becomes its message on stderr and exit code 1 (no traceback)."""
+    try:
+        yield
+    except LeafprepError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 def _run(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> None:
     """Apply ``work`` to each input; a failing input is recorded and the batch goes on; Ctrl-C exits 130."""
     try:
@@ -551,14 +561,10 @@ def inspect(
     per_class: Annotated[int, typer.Option(min=1, help="Samples of each class on the sheet.")] = 8,
 ) -> None:
     """Print a summary of a dataset and draw samples of every class and a class histogram."""
-    from .errors import LeafprepError as Error
     from .records import info, iter_records
 
-    try:
+    with _fails_cleanly():
         meta = info(folder)
-    except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
     out_console.print(_class_table(meta, f"{folder}: {'x'.join(map(str, meta['image_shape']))}, {len(meta['labels'])} classes"))
     out_console.print(f"train pixel mean {meta['train_pixel_mean']:.4f}, std {meta['train_pixel_std']:.4f}; options {meta['options']}")
 
@@ -614,27 +620,23 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
 ) -> None:
     """Train a network on a dataset; keep the best checkpoint and the preprocessing settings in a run folder."""
-    from .errors import LeafprepError as Error
+    from trainers.train import train as fit
 
     try:
-        from trainers.train import train as fit
-
-        metrics = fit(
-            data,
-            out,
-            model=model.value,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            augment=augment,
-            seed=seed,
-            patience=patience,
-            max_steps=max_steps,
-            verbose=2,
-        )
-    except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
+        with _fails_cleanly():
+            metrics = fit(
+                data,
+                out,
+                model=model.value,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                augment=augment,
+                seed=seed,
+                patience=patience,
+                max_steps=max_steps,
+                verbose=2,
+            )
     except KeyboardInterrupt:
         err_console.print(f"[red]interrupted[/red]: the best model so far is in {out}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -654,15 +656,10 @@ def evaluate(
     """Accuracy, per-class precision and recall, a confusion-matrix PNG and a contact sheet of the worst mistakes."""
     from rich.table import Table
 
-    from .errors import LeafprepError as Error
+    from trainers.evaluate import evaluate as check
 
-    try:
-        from trainers.evaluate import evaluate as check
-
+    with _fails_cleanly():
         report = check(run_folder, data, split, out=out)
-    except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
     table = Table("class", "precision", "recall", "examples", title=f"{split}: accuracy {report['accuracy']:.4f} on {report['examples']}")
     for name, row in report["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
@@ -679,17 +676,12 @@ def predict(
     steps: Annotated[Optional[Path], typer.Option(help="Picture of photo, input and probabilities: a .png (one photo) or a folder.")] = None,
 ) -> None:
     """Normalise each photo with the run's own settings and print its most likely classes."""
-    from .errors import LeafprepError as Error
+    from trainers.predict import predict as answer
+    from trainers.predict import predict_sheet, save_steps
+    from trainers.runs import load_run
 
-    try:
-        from trainers.predict import predict as answer
-        from trainers.predict import predict_sheet, save_steps
-        from trainers.runs import load_run
-
+    with _fails_cleanly():
         loaded = load_run(run_folder)
-    except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
     batch = Batch()
     inputs = _collect(photos, batch)
     if batch.total == 0:
@@ -733,17 +725,15 @@ def visualize(
     steps: Annotated[int, typer.Option(min=1, help="Gradient steps of each dream.")] = 150,
 ) -> None:
     """Draw what a trained network learned: its weights, dreamt-up classes, where it looks, its feature maps."""
-    from .errors import LeafprepError as Error
-
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise _usage_error(f"--out must end in .png, .svg or .pdf, got {out}")
     if what in (What.saliency, What.gradcam, What.activations) and input_photo is None:
         raise _usage_error(f"--what {what.value} needs --input PHOTO")
-    try:
-        from trainers import visualize as draw
-        from trainers.predict import prepare
-        from trainers.runs import load_run
+    from trainers import visualize as draw
+    from trainers.predict import prepare_steps
+    from trainers.runs import load_run
 
+    with _fails_cleanly():
         loaded = load_run(run_folder)
         model, labels = loaded.model, loaded.labels
         if what == What.weights:
@@ -753,33 +743,18 @@ def visualize(
             err_console.print(f"each dream's probability for its own class: min {probabilities.min():.3f}, mean {probabilities.mean():.3f}")
         else:
             assert input_photo is not None
-            image = prepare(loaded, input_photo)
+            image, stages = prepare_steps(loaded, input_photo)
             if what == What.activations:
                 figure = draw.activations_figure(model, image)
             else:
                 heat = draw.saliency(model, image) if what == What.saliency else draw.gradcam(model, image)
-                photo, box = _photo_and_box(loaded, input_photo)
                 probabilities = model.predict(image[None], verbose=0)[0]
                 guess = int(probabilities.argmax())
-                figure = draw.attention_figure(heat, image, photo, box, f"{what.value}: {labels[guess]} ({probabilities[guess]:.0%})")
+                title = f"{what.value}: {labels[guess]} ({probabilities[guess]:.0%})"
+                figure = draw.attention_figure(heat, image, *draw.object_on_photo(stages), title)
         out.parent.mkdir(parents=True, exist_ok=True)
         draw.save(figure, out)
-    except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
     err_console.print(f"{what.value} in {out}")
-
-
-def _photo_and_box(loaded: Any, photo: Path) -> tuple[Any, tuple[int, int, int, int] | None]:
-    """The upright photo (working size) and the box of the object the run's preprocessing found in it."""
-    from .geometry import bounding_box
-    from .normalization import normalize_steps
-
-    kind = loaded.settings.get("kind")
-    if kind not in ("digit", "leaf"):
-        return None, None
-    steps = normalize_steps(photo, kind, int(loaded.settings["size"]))
-    return steps.photo, bounding_box(steps.chosen)
 
 
 def run() -> None:

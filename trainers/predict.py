@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .runs import Run, load_run
 
-__all__ = ["Prediction", "predict", "predict_sheet", "prepare"]
+if TYPE_CHECKING:
+    from leafprep.normalization import Steps
+
+__all__ = ["Prediction", "predict", "predict_sheet", "prepare", "prepare_steps"]
 
 
 @dataclass
@@ -30,17 +33,23 @@ class Prediction:
 
 def prepare(run: Run, photo: Any) -> np.ndarray:
     """Normalise ``photo`` with the run's settings (kind, size, mode): (H, W, C) float32 in [0, 1]."""
+    return prepare_steps(run, photo)[0]
+
+
+def prepare_steps(run: Run, photo: Any) -> tuple[np.ndarray, Steps | None]:
+    """:func:`prepare`, and every stage of the normalisation (None for a run whose data were normalised elsewhere)."""
     from leafprep.build import BuildOptions, _as_is
     from leafprep.loading import load_image
-    from leafprep.normalization import normalize
+    from leafprep.normalization import normalize_steps
 
     settings = run.settings
     kind, size, mode = settings["kind"], int(settings["size"]), settings.get("mode") or "gray"
     if kind == "none":  # the run's data were normalised elsewhere: so must its inputs be
-        image = _as_is(load_image(photo), BuildOptions(kind="none", size=size, mode=mode))
+        steps, image = None, _as_is(load_image(photo), BuildOptions(kind="none", size=size, mode=mode))
     else:
-        image = normalize(photo, kind, size, mode=None if kind == "digit" else mode)
-    return image[:, :, None] if image.ndim == 2 else image
+        steps = normalize_steps(photo, kind, size, mode=None if kind == "digit" else mode)
+        image = steps.result
+    return (image[:, :, None] if image.ndim == 2 else image), steps
 
 
 def _top(run: Run, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:

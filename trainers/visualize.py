@@ -33,6 +33,7 @@ __all__ = [
     "dream",
     "dream_figure",
     "gradcam",
+    "object_on_photo",
     "saliency",
     "save",
     "weight_maps",
@@ -242,15 +243,12 @@ def _logits(model: Any, batch: Any) -> Any:
     last = model.layers[-1]
     if not (isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", "") == "softmax"):
         raise ParameterError("model", "dreams need a model that ends in a softmax Dense layer")
-    x = batch
-    for layer in model.layers[:-1]:
-        if not isinstance(layer, keras.layers.InputLayer):
-            x = layer(x, training=False)
+    _, x = _forward(model, batch, model.layers[:-1])
     return keras.ops.matmul(x, last.kernel) + last.bias
 
 
-def _forward(model: Any, batch: Any) -> tuple[dict[str, Any], Any]:
-    """Run a chain model layer by layer (inference): every layer's output by name, and the model's output.
+def _forward(model: Any, batch: Any, layers: list[Any] | None = None) -> tuple[dict[str, Any], Any]:
+    """Run a chain model (or its first ``layers``) layer by layer, in inference: every layer's output by name, and the last output.
 
     The models of :mod:`trainers.models` are chains; calling the layers in turn
     keeps every intermediate tensor on a gradient tape, which a probe model
@@ -260,7 +258,7 @@ def _forward(model: Any, batch: Any) -> tuple[dict[str, Any], Any]:
 
     seen: dict[str, Any] = {}
     x = batch
-    for layer in model.layers:
+    for layer in model.layers if layers is None else layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         x = layer(x, training=False)
@@ -314,6 +312,15 @@ def attention_figure(
     for ax in axes:
         ax.axis("off")
     return figure
+
+
+def object_on_photo(steps: Any) -> tuple[np.ndarray | None, tuple[int, int, int, int] | None]:
+    """The upright photo of a normalisation's stages and the box of the object found in it (None, None without stages)."""
+    from leafprep.geometry import bounding_box
+
+    if steps is None:
+        return None, None
+    return steps.photo, bounding_box(steps.chosen)
 
 
 def _content_box(image: np.ndarray) -> tuple[int, int, int, int]:
