@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, then raise it.
+
+    TensorFlow's import runs for seconds, partly in C++. A ``KeyboardInterrupt``
+    inside it leaves a half-imported module behind and, on CPython 3.11, makes
+    the interpreter end by killing itself with SIGINT even after leafprep has
+    handled the interrupt (exit status -2 instead of 130). Outside the main
+    thread, where Python receives no signals, the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        signal.raise_signal(signal.SIGINT)  # now, to the handler there was before
 
 
 def tensorflow() -> Any:
@@ -13,7 +40,7 @@ def tensorflow() -> Any:
     TensorFlow's C++ start-up messages (CUDA not found, CPU instructions, absl)
     tell a leafprep user nothing; ``TF_CPP_MIN_LOG_LEVEL`` (default 2 here)
     still rules what TensorFlow logs later. An import error is re-raised with
-    what to install.
+    what to install. Ctrl-C during the import takes effect once it is done.
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
@@ -27,7 +54,8 @@ def tensorflow() -> Any:
     except (OSError, ValueError, AttributeError):  # no real stderr (a notebook, a test runner): import as is
         saved = None
     try:
-        import tensorflow as tf
+        with interrupts_deferred():
+            import tensorflow as tf
     except ImportError as exc:
         raise ImportError(f"leafprep needs TensorFlow for records and training: {exc} (pip install 'tensorflow==2.21.0')") from exc
     finally:

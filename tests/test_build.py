@@ -248,6 +248,21 @@ def test_near_duplicates_share_a_split_and_crossing_pairs_are_reported(digit_fol
     assert crossing == [["train/2/a.png", "test/2/b.jpg", "train", "test"]]
 
 
+def test_ctrl_c_during_the_tensorflow_import_waits_for_the_import_to_finish():
+    """A KeyboardInterrupt inside TensorFlow's import broke the import and made Python exit with -2 instead of 130."""
+    import signal
+
+    from leafprep._tf import interrupts_deferred
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+            reached_end = True
+    assert reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
 def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, signal_name):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or kill -9 at random moments."""
