@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import LeafprepError, ParameterError
+from .errors import LeafprepError, ParameterError, printable
 from .inputs import natural_key
 from .records import COMPLETE_FILE, INFO_FILE, file_sha256, serialize_example, shard_name
 
@@ -235,19 +235,49 @@ def _idx_items(folder: Path) -> list[Item]:
 
 
 def _csv_items(path: Path) -> list[Item]:
+    """Rows of a ``path,label[,split][,group]`` CSV (UTF-8, with or without Excel's byte-order mark).
+
+    Paths are relative to the CSV's folder unless absolute; they may lead out of
+    it (``..``): a CSV names the files it wants, and nothing is ever written
+    next to them.
+    """
     root = path.parent
     items = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "path" not in reader.fieldnames or "label" not in reader.fieldnames:
-            raise LeafprepError(str(path), "a CSV input needs the columns path,label (and optionally split, group)")
-        for row in reader:
-            file = Path(row["path"])
-            split = (row.get("split") or "").strip() or None
-            if split is not None and split not in SPLITS:
-                raise LeafprepError(str(path), f"unknown split {split!r} for {row['path']} (use train, val or test)")
-            items.append(Item(row["path"], row["label"].strip(), root / file, split=split, group=(row.get("group") or None)))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "path" not in reader.fieldnames or "label" not in reader.fieldnames:
+                raise LeafprepError(str(path), "a CSV input needs the columns path,label (and optionally split, group)")
+            for row in reader:
+                where = f"line {reader.line_num}"
+                file, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+                if not file or not label:
+                    raise LeafprepError(str(path), f"{where}: every row needs a path and a label", "fill in or delete the row")
+                split = (row.get("split") or "").strip() or None
+                if split is not None and split not in SPLITS:
+                    raise LeafprepError(str(path), f"{where}: unknown split {split!r} for {file} (use train, val or test)")
+                group = (row.get("group") or "").strip() or None
+                items.append(Item(file_name_text(file), file_name_text(label), root / file, split=split, group=group))
+    except UnicodeDecodeError as exc:
+        raise LeafprepError(str(path), f"is not UTF-8 text (byte {exc.start:,})", "save the CSV as UTF-8") from None
+    except csv.Error as exc:
+        raise LeafprepError(str(path), f"is not a readable CSV file: {exc}") from None
     return items
+
+
+def file_name_text(name: str) -> str:
+    """A file or folder name as it is written into records, labels and the manifest: one line of UTF-8.
+
+    Bytes that are not UTF-8 become ``\\xNN`` escapes and control characters
+    (a newline in a name) Python escapes such as ``\\n``; every other name is
+    kept as it is.
+
+    >>> file_name_text("7/zahl sieben ñ.png")
+    '7/zahl sieben ñ.png'
+    >>> file_name_text(os.fsdecode(b"7/caf\\xe9.png")), file_name_text("line\\nbreak.png")
+    ('7/caf\\\\xe9.png', 'line\\\\nbreak.png')
+    """
+    return printable(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 def _folder_items(root: Path) -> list[Item]:
@@ -258,7 +288,7 @@ def _folder_items(root: Path) -> list[Item]:
         for folder in sorted((p for p in base.iterdir() if p.is_dir()), key=natural_key):
             # Every file, not only image names: what cannot be read is rejected and listed, never dropped.
             for file in sorted((p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith(".")), key=natural_key):
-                items.append(Item(file.relative_to(root).as_posix(), folder.name, file, split=split))
+                items.append(Item(file_name_text(file.relative_to(root).as_posix()), file_name_text(folder.name), file, split=split))
     return items
 
 
@@ -336,14 +366,15 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
     """
     import cv2
 
-    from .loading import DEFAULT_MAX_PIXELS, _load
+    from .loading import DEFAULT_MAX_PIXELS, _load, _read_bytes
     from .normalization import decode_min_side
 
     path, options = task
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return "", f"cannot be read: {exc.strerror or exc}", None, None
+        data = _read_bytes(Path(path), path)
+    except LeafprepError as exc:
+        vanished = exc.reason == "no such file" and not os.path.lexists(path)
+        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:

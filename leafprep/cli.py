@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ._version import __version__
-from .errors import LeafprepError, LeafprepWarning
+from .errors import LeafprepError, LeafprepWarning, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -78,8 +79,13 @@ def main(
     """Turn photos of handwritten digits and leaves into clean MNIST-style training data."""
 
 
+def _say(label: str, message: str) -> None:
+    """``label: message`` on stderr, the label in red; the message (file names...) is never read as markup."""
+    err_console.print(f"[red]{label}:[/red] {escape(message)}", highlight=False)
+
+
 def _usage_error(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    _say("error", message)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -100,13 +106,13 @@ class Batch:
         if self.warnings:
             err_console.print(f"[yellow]{len(self.warnings)} warning(s):[/yellow]")
             for source, message in self.warnings:
-                err_console.print(f"  {source}: {message}", markup=False)
+                err_console.print(f"  {printable(source)}: {message}", markup=False, highlight=False)
         if not self.failures:
             err_console.print(f"{verb} {self.done} of {self.total} input(s).")
             return EXIT_OK
         err_console.print(f"[red]{len(self.failures)} input(s) failed:[/red]")
         for source, reason in self.failures:
-            err_console.print(f"  {source}: {reason}", markup=False)
+            err_console.print(f"  {printable(source)}: {reason}", markup=False, highlight=False)
         err_console.print(f"{verb} {self.done} of {self.total} input(s); [red]{len(self.failures)} failed[/red].")
         return EXIT_FAILED
 
@@ -137,7 +143,7 @@ def _fails_cleanly() -> Iterator[None]:
     try:
         yield
     except LeafprepError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(EXIT_FAILED) from None
 
 
@@ -284,7 +290,7 @@ def normalize(
         if preview:
             from .figures import text_preview
 
-            out_console.print(f"[bold]{name}[/bold]")
+            out_console.print(f"[bold]{escape(printable(name))}[/bold]")
             out_console.print(text_preview(image), markup=False)
 
     def work(item: Input) -> None:
@@ -298,7 +304,7 @@ def normalize(
             return
         result = normalization.normalize_steps(item.path, kind.value, size, **options)  # type: ignore[arg-type]
         if kind == Kind.auto:
-            err_console.print(f"{item.path}: {result.notes[0]}", markup=False, highlight=False)
+            err_console.print(f"{printable(str(item.path))}: {result.notes[0]}", markup=False, highlight=False)
         write_image(outputs.path(item), result.result)
         show(str(item.path), result.result)
         if contact_sheet is not None:
@@ -320,10 +326,10 @@ def normalize(
 
         contact_sheet.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(make_sheet(sheet_entries)).save(contact_sheet)
-        err_console.print(f"Contact sheet in {contact_sheet}")
+        err_console.print(f"Contact sheet in {escape(str(contact_sheet))}")
     code = batch.report("Normalised")
     if batch.done:
-        err_console.print(f"Results in {out}")
+        err_console.print(f"Results in {escape(str(out))}")
     raise typer.Exit(code)
 
 
@@ -363,7 +369,7 @@ def segment(
         chosen = kind.value
         if photo is not None and kind == Kind.auto:
             chosen = segmentation.detect_kind(photo)
-            err_console.print(f"{item.path}: kind=auto chose {chosen}", markup=False, highlight=False)
+            err_console.print(f"{printable(str(item.path))}: kind=auto chose {chosen}", markup=False, highlight=False)
         source = item.path if photo is None else photo
         mask = segmentation.segment(source, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
         target = outputs.path(item)
@@ -379,7 +385,7 @@ def segment(
     _run(batch, inputs, work)
     code = batch.report("Segmented")
     if batch.done:
-        err_console.print(f"Masks in {out}")
+        err_console.print(f"Masks in {escape(str(out))}")
     raise typer.Exit(code)
 
 
@@ -429,10 +435,10 @@ def augment(
         preview.parent.mkdir(parents=True, exist_ok=True)
         sheet = contact_sheet([entry for row in rows for entry in row], tile=64, columns=n + 1)
         Image.fromarray(sheet).save(preview, format="PNG")
-        err_console.print(f"Preview in {preview}")
+        err_console.print(f"Preview in {escape(str(preview))}")
     code = batch.report("Augmented")
     if batch.done and out is not None:
-        err_console.print(f"{batch.done * n} copies in {out}")
+        err_console.print(f"{batch.done * n} copies in {escape(str(out))}")
     raise typer.Exit(code)
 
 
@@ -497,11 +503,11 @@ def build(
 
             report = builder.build(source, out, options, workers=workers, overwrite=overwrite, progress=progress)
     except Error as exc:
-        err_console.print(f"[red]error:[/red] {exc.source}: {exc.reason}" + (f" ({exc.hint})" if exc.hint else ""), markup=True)
+        _say("error", str(exc))
         raise typer.Exit(EXIT_FAILED) from None
     except OSError as exc:  # a full disk, a folder that cannot be written
         where = exc.filename or out
-        err_console.print(f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}; the dataset is incomplete (no _COMPLETE)")
+        _say("error", f"cannot write {printable(str(where))}: {exc.strerror or exc}; the dataset is incomplete (no _COMPLETE)")
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/red]: the dataset is incomplete; run the same command again to finish it")
@@ -538,7 +544,7 @@ def _print_build_summary(report: Any) -> None:
     )
     for item in report.items:
         if item.status == "rejected":
-            err_console.print(f"  rejected {item.source}: {item.reason}", markup=False)
+            err_console.print(f"  rejected {printable(item.source)}: {item.reason}", markup=False, highlight=False)
 
 
 @app.command()
@@ -549,9 +555,9 @@ def verify(folder: Annotated[Path, typer.Argument(help="A dataset folder written
     problems = check(folder)
     if problems:
         for problem in problems:
-            err_console.print(f"[red]problem:[/red] {problem}", markup=True, highlight=False)
+            _say("problem", problem)
         raise typer.Exit(EXIT_FAILED)
-    out_console.print(f"{folder}: every shard and record checks out")
+    out_console.print(f"{escape(str(folder))}: every shard and record checks out")
 
 
 @app.command()
@@ -593,7 +599,7 @@ def inspect(
     target = sheet or folder / "inspect.png"
     counts = {name: sum(data["per_class"][name] for data in meta["splits"].values()) for name in meta["labels"]}
     Image.fromarray(class_sheet(samples, counts)).save(target)
-    out_console.print(f"samples and class histogram in {target}")
+    out_console.print(f"samples and class histogram in {escape(str(target))}")
 
 
 class ModelName(StrEnum):
@@ -638,7 +644,7 @@ def train(
                 verbose=2,
             )
     except KeyboardInterrupt:
-        err_console.print(f"[red]interrupted[/red]: the best model so far is in {out}")
+        err_console.print(f"[red]interrupted[/red]: the best model so far is in {escape(str(out))}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     scores = ", ".join(f"{k.split('_')[0]} accuracy {v:.4f}" for k, v in metrics.items() if k.endswith("_accuracy"))
     err_console.print(
@@ -664,7 +670,7 @@ def evaluate(
     for name, row in report["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
     out_console.print(table)
-    err_console.print(f"confusion matrix in {report['files']['confusion']}, worst mistakes in {report['files']['mistakes']}")
+    err_console.print(f"confusion matrix in {escape(report['files']['confusion'])}, worst mistakes in {escape(report['files']['mistakes'])}")
 
 
 @app.command()
@@ -691,11 +697,12 @@ def predict(
     def work(item: Input) -> None:
         if all_digits:
             number, found = predict_sheet(loaded, item.path, top_k=top_k)
-            out_console.print(f"{item.path}: {number}  ({', '.join(f'{p.label} {p.top[0][1]:.2f}' for p in found)})", markup=False, highlight=False)
+            digits = ", ".join(f"{p.label} {p.top[0][1]:.2f}" for p in found)
+            out_console.print(f"{printable(str(item.path))}: {number}  ({digits})", markup=False, highlight=False)
             return
         prediction = answer(loaded, [item.path], top_k=top_k)[0]
         ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in prediction.top)
-        out_console.print(f"{item.path}: {prediction.label}  ({ranked})", markup=False, highlight=False)
+        out_console.print(f"{printable(str(item.path))}: {prediction.label}  ({ranked})", markup=False, highlight=False)
         if pictures is not None:
             target = pictures.path(item)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -754,7 +761,7 @@ def visualize(
                 figure = draw.attention_figure(heat, image, *draw.object_on_photo(stages), title)
         out.parent.mkdir(parents=True, exist_ok=True)
         draw.save(figure, out)
-    err_console.print(f"{what.value} in {out}")
+    err_console.print(f"{what.value} in {escape(str(out))}")
 
 
 def run() -> None:

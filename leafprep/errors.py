@@ -14,7 +14,26 @@ __all__ = [
     "NothingFoundError",
     "ParameterError",
     "LeafprepWarning",
+    "printable",
 ]
+
+
+def printable(name: str) -> str:
+    """``name`` fit for a one-line message: control characters shown as escapes.
+
+    A file name may hold a newline, a tab, a terminal escape sequence, a
+    right-to-left override or bytes that are not UTF-8 (kept by Python as lone
+    surrogates); printed raw they would break the line, restyle the terminal,
+    hide the real name or fail to encode.
+
+    >>> printable("line\\nbreak.png")
+    'line\\\\nbreak.png'
+    >>> printable("zahl sieben ñ 七.png")
+    'zahl sieben ñ 七.png'
+    """
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii") for ch in name)
 
 
 class LeafprepError(Exception):
@@ -34,7 +53,7 @@ class LeafprepError(Exception):
         self.source = source
         self.reason = reason
         self.hint = hint
-        message = f"{source}: {reason}"
+        message = f"{printable(source)}: {reason}"
         if hint:
             message += f" ({hint})"
         super().__init__(message)
@@ -70,4 +89,4 @@ class LeafprepWarning(UserWarning):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         self.message = message
-        super().__init__(f"{source}: {message}")
+        super().__init__(f"{printable(source)}: {message}")

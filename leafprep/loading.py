@@ -9,10 +9,13 @@ scaling) when the caller needs fewer pixels than the file holds.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -139,12 +142,16 @@ def _read_bytes(source: ImageSource, name: str) -> bytes:
                 raise ImageLoadError(name, "is a folder, not an image file", "pass the image files inside it, or use a command that takes folders")
             data = path.read_bytes()
         except FileNotFoundError:
+            if path.is_symlink():
+                raise ImageLoadError(name, f"is a symbolic link to {os.readlink(path)}, which does not exist", "fix or remove the link") from None
             raise ImageLoadError(name, "no such file", "check the path") from None
         except PermissionError:
             raise ImageLoadError(name, "permission denied", "check the file's permissions") from None
         except IsADirectoryError:
             raise ImageLoadError(name, "is a folder, not an image file") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ImageLoadError(name, "is a symbolic link that loops (it points back to itself)", "remove or fix the link") from None
             raise ImageLoadError(name, f"cannot be read: {exc.strerror or exc}") from None
     elif hasattr(source, "read"):
         try:
@@ -205,6 +212,10 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             orientation = image.getexif().get(0x0112, 1)
         except Exception:  # a broken EXIF block must not lose the picture
             orientation = 1
+        if image.format == "PNG":
+            damaged = _png_damage(data)
+            if damaged:
+                raise ImageLoadError(name, f"is corrupt: {damaged}", "re-export or re-download the file")
         full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
         if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
             # OpenCV's libjpeg-turbo decode is faster than Pillow's, and can scale the DCT.
@@ -222,6 +233,28 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
     return _Loaded(rgb, full, name)
+
+
+def _png_damage(data: bytes) -> str | None:
+    """What is wrong with a PNG's chunk structure (a CRC that does not match, a chunk cut short), or None.
+
+    Pillow checks the CRCs of small chunks but not of the image data (IDAT),
+    so a damaged pixel stream could decode to wrong pixels without a word.
+    """
+    offset = 8
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        kind = data[offset + 4 : offset + 8]
+        end = offset + 8 + length
+        if end + 4 > len(data):
+            return f"the PNG chunk {kind.decode('latin-1')!r} at byte {offset:,} is cut short"
+        (stored,) = struct.unpack_from(">I", data, end)
+        if zlib.crc32(data[offset + 4 : end]) != stored:
+            return f"the PNG chunk {kind.decode('latin-1')!r} at byte {offset:,} fails its CRC check"
+        if kind == b"IEND":
+            return None
+        offset = end + 4
+    return None
 
 
 def _decode_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
