@@ -287,7 +287,9 @@ def _folder_items(root: Path) -> list[Item]:
     for base, split in bases:
         for folder in sorted((p for p in base.iterdir() if p.is_dir()), key=natural_key):
             # Every file, not only image names: what cannot be read is rejected and listed, never dropped.
-            for file in sorted((p for p in folder.rglob("*") if not p.is_dir() and not p.name.startswith(".")), key=natural_key):
+            # Links to folders are listed too (and rejected): the walk does not follow them, so it cannot loop.
+            found = (p for p in folder.rglob("*") if (p.is_symlink() or not p.is_dir()) and not p.name.startswith("."))
+            for file in sorted(found, key=natural_key):
                 items.append(Item(file_name_text(file.relative_to(root).as_posix()), file_name_text(folder.name), file, split=split))
     return items
 

@@ -147,6 +147,23 @@ def _fails_cleanly() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+@contextmanager
+def _warnings_shown() -> Iterator[None]:
+    """Print each :class:`LeafprepWarning` as it happens, as one yellow line (not Python's warning format)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LeafprepWarning)
+        default = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if isinstance(message, LeafprepWarning):
+                err_console.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
+            else:
+                default(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def _run(batch: Batch, inputs: list[Input], work: Callable[[Input], None]) -> None:
     """Apply ``work`` to each input; a failing input is recorded and the batch goes on; Ctrl-C exits 130."""
     try:
@@ -624,12 +641,13 @@ def train(
     patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 3,
     seed: Annotated[int, typer.Option()] = 0,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
+    skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
 ) -> None:
     """Train a network on a dataset; keep the best checkpoint and the preprocessing settings in a run folder."""
     from trainers.train import train as fit
 
     try:
-        with _fails_cleanly():
+        with _fails_cleanly(), _warnings_shown():
             metrics = fit(
                 data,
                 out,
@@ -642,6 +660,7 @@ def train(
                 patience=patience,
                 max_steps=max_steps,
                 verbose=2,
+                skip_damaged=skip_damaged,
             )
     except KeyboardInterrupt:
         err_console.print(f"[red]interrupted[/red]: the best model so far is in {escape(str(out))}")
@@ -658,14 +677,15 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="A dataset folder built like the run's.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     out: Annotated[Optional[Path], typer.Option(help="Folder for the report and pictures (default: the run folder).")] = None,
+    skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
 ) -> None:
     """Accuracy, per-class precision and recall, a confusion-matrix PNG and a contact sheet of the worst mistakes."""
     from rich.table import Table
 
     from trainers.evaluate import evaluate as check
 
-    with _fails_cleanly():
-        report = check(run_folder, data, split, out=out)
+    with _fails_cleanly(), _warnings_shown():
+        report = check(run_folder, data, split, out=out, skip_damaged=skip_damaged)
     table = Table("class", "precision", "recall", "examples", title=f"{split}: accuracy {report['accuracy']:.4f} on {report['examples']}")
     for name, row in report["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))

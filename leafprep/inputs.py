@@ -51,7 +51,8 @@ def expand_inputs(arguments: list[str]) -> tuple[list[Input], list[tuple[str, st
         (``2.png`` before ``10.png``); each file once.
     problems : list of (str, str)
         Arguments that gave nothing, with the reason: a missing path, a glob
-        that matches nothing, a folder without images.
+        that matches nothing, a folder without images; and links to folders
+        inside a folder, which are not followed.
     """
     inputs: list[Input] = []
     problems: list[tuple[str, str]] = []
@@ -70,6 +71,9 @@ def expand_inputs(arguments: list[str]) -> tuple[list[Input], list[tuple[str, st
                 (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
                 key=natural_key,
             )
+            # The walk does not enter links to folders (they can loop): say so rather than skip them quietly.
+            for link in sorted((p for p in path.rglob("*") if p.is_symlink() and p.is_dir()), key=natural_key):
+                problems.append((str(link), "is a link to a folder, which leafprep does not follow (links can loop); pass the folder itself"))
             if not found:
                 problems.append((argument, "the folder holds no image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")"))
             for p in found:

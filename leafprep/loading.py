@@ -139,6 +139,8 @@ def _read_bytes(source: ImageSource, name: str) -> bytes:
         path = Path(os.fspath(source))
         try:
             if path.is_dir():
+                if path.is_symlink():
+                    raise ImageLoadError(name, "is a link to a folder, which leafprep does not follow (links can loop)", "pass the folder itself")
                 raise ImageLoadError(name, "is a folder, not an image file", "pass the image files inside it, or use a command that takes folders")
             data = path.read_bytes()
         except FileNotFoundError:

@@ -12,7 +12,7 @@ feature              type    meaning
 ``image/channels``   int64   1 (grey, silhouette) or 3 (rgb)
 ``label``            int64   index into ``labels.txt`` (natural sort order)
 ``label/name``       bytes   the class name, UTF-8
-``source``           bytes   the input's path relative to the input root, UTF-8
+``source``           bytes   the input's path relative to the input root, UTF-8 (see ``build.file_name_text``)
 ``source/sha256``    bytes   hex SHA-256 of the source file's bytes
 ===================  ======  ==================================================
 
@@ -23,11 +23,13 @@ TensorFlow is imported only inside the functions that need it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,9 @@ __all__ = [
     "load",
     "verify",
     "iter_records",
+    "scan_records",
+    "Damage",
+    "reading",
     "file_sha256",
 ]
 
@@ -174,6 +179,7 @@ def load(
     repeat: bool = False,
     drop_remainder: bool = False,
     augment: Any = None,
+    skip_damaged: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches from a dataset folder.
 
@@ -196,6 +202,12 @@ def load(
         albumentations pipeline or a ``Compose`` (run in parallel through
         albumentations). Deterministic for a seed; see
         :mod:`leafprep.augmentation`.
+    skip_damaged : bool, optional
+        Check every record of the split first and leave damaged ones out, with
+        a :class:`~leafprep.LeafprepWarning` naming the file and the record.
+        Without it a damaged record stops the reading with
+        ``tf.errors.DataLossError``; :func:`reading` turns that into a
+        :class:`DatasetError` that names the file and the record.
 
     Returns
     -------
@@ -211,6 +223,8 @@ def load(
     meta = info(root)
     height, width, channels = meta["image_shape"]
     files = [str(path) for path in _shards(root, split, meta)]
+    if skip_damaged:
+        files = [_without_damage(path) for path in files]
     if shuffle:
         # Shards in a seeded order, read a few at a time, then an example buffer.
         # (A parallel interleave of such small records is slower on few cores.)
@@ -242,35 +256,195 @@ def load(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+@dataclass(frozen=True)
+class Damage:
+    """A stretch of a TFRecord file that holds no readable record.
+
+    Attributes
+    ----------
+    file : str
+    record : int
+        How many good records come before it in the file.
+    offset : int
+        Byte offset where the damage starts.
+    resumed : int or None
+        Byte offset of the next good record, or None when nothing after the
+        damage could be read (a truncated file).
+    detail : str
+        TensorFlow's word for it (``corrupted record``, ``truncated record``).
+    """
+
+    file: str
+    record: int
+    offset: int
+    resumed: int | None
+    detail: str
+
+    @property
+    def reason(self) -> str:
+        after = "the rest of the file is unreadable" if self.resumed is None else f"reading resumes at byte {self.resumed}"
+        return f"record {self.record} (byte offset {self.offset}) is damaged ({self.detail}); {after}"
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+def scan_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes] | Damage]:
+    """Every record of a TFRecord file as ``(offset, payload)``, and a :class:`Damage` for each damaged stretch.
+
+    Both CRCs of every record are checked (by TensorFlow's record reader).
+    After a damaged record the scan goes on at the next record that reads
+    whole: where the damaged record's length field still points (a flipped
+    byte in the payload), one typical record further on, or, failing both,
+    the first later offset at which a record reads with both CRCs right.
+    """
+    from ._tf import tensorflow
+
+    tf = tensorflow()
+    from tensorflow.python.lib.io import _pywrap_record_io  # the reader behind tf.compat.v1.io.tf_record_iterator
+
+    name = str(path)
+    size = os.path.getsize(path)
+    reader = _pywrap_record_io.RandomRecordReader(name)
+    offset, number, typical = 0, 0, 0
+    try:
+        while offset < size:
+            try:
+                payload, following = reader.read(offset)
+            except tf.errors.DataLossError as exc:
+                detail = re.sub(r" at \d+.*", "", str(exc).splitlines()[0]).strip() or "corrupted record"
+                resumed = _resync(reader, name, offset, typical, size, tf)
+                yield Damage(name, number, offset, resumed, detail)
+                if resumed is None:
+                    return
+                offset, number = resumed, number + 1
+                continue
+            except IndexError:  # past the end
+                return
+            yield offset, bytes(payload)
+            typical = len(payload)
+            offset = following
+            number += 1
+    finally:
+        reader.close()
+
+
+def _resync(reader: Any, name: str, offset: int, typical: int, size: int, tf: Any) -> int | None:
+    """The offset of the first whole record after a damaged one at ``offset``, or None."""
+
+    def reads(at: int) -> bool:
+        try:
+            reader.read(at)
+            return True
+        except (tf.errors.DataLossError, IndexError):
+            return False
+
+    with open(name, "rb") as handle:
+        handle.seek(offset)
+        data = np.frombuffer(handle.read(), np.uint8)
+    likely = []
+    if len(data) >= 8:
+        likely.append(offset + 16 + int(data[:8].view("<u8")[0]))  # the length field survived
+    if typical:
+        likely.append(offset + 16 + typical)  # records of one dataset have one size
+    for at in likely:
+        if offset < at < size and reads(at):
+            return at
+    # Then every later offset whose length field fits in the file, checked by reading.
+    for chunk in range(1, len(data) - 15, 1 << 20):
+        starts = np.arange(chunk, min(chunk + (1 << 20), len(data) - 15))
+        lengths = np.zeros(len(starts), np.uint64)
+        for k in range(8):
+            lengths |= data[starts + k].astype(np.uint64) << np.uint64(8 * k)
+        fits = lengths <= (len(data) - 16 - starts).astype(np.uint64)
+        for shift in starts[fits]:
+            if reads(offset + int(shift)):
+                return offset + int(shift)
+    return None
+
+
+def _without_damage(path: str) -> str:
+    """``path``, or where it has damaged records, a temporary copy of its good records (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+    import warnings
+
+    from ._tf import tensorflow
+    from .errors import LeafprepWarning
+
+    found = list(scan_records(path))
+    damage = [harm for harm in found if isinstance(harm, Damage)]
+    if not damage:
+        return path
+    for harm in damage:
+        warnings.warn(LeafprepWarning(harm.file, harm.reason + "; skipped"), stacklevel=3)
+    folder = tempfile.mkdtemp(prefix="leafprep-repaired-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = os.path.join(folder, os.path.basename(path))
+    with tensorflow().io.TFRecordWriter(copy) as writer:
+        for item in found:
+            if not isinstance(item, Damage):
+                writer.write(item[1])
+    return copy
+
+
+@contextlib.contextmanager
+def reading(folder: str | os.PathLike[str], splits: tuple[str, ...] = ("train", "val", "test")) -> Iterator[None]:
+    """Turn a ``tf.errors.DataLossError`` raised while reading a dataset into a :class:`DatasetError`.
+
+    TensorFlow's own message gives a byte offset but no file; this one names
+    the shard, the record and its offset (from a scan of the split's shards).
+    Use it around the loop that reads, e.g. ``with reading(folder):
+    model.fit(load(folder, "train"))``.
+    """
+    from ._tf import tensorflow
+
+    tf = tensorflow()
+    try:
+        yield
+    except tf.errors.DataLossError:
+        root = Path(folder)
+        meta = info(root)
+        for split in splits:
+            if split not in meta["splits"]:
+                continue
+            for path in _shards(root, split, meta):
+                for item in scan_records(path):
+                    if isinstance(item, Damage):
+                        reason = item.reason
+                        hint = f"'leafprep verify {root}' lists all damage; rebuild the dataset, or skip damaged records (--skip-damaged)"
+                        raise DatasetError(item.file, reason, hint) from None
+        raise
+
+
 def iter_records(path: str | os.PathLike[str], *, skip_damaged: bool = False) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, payload)`` of every record of a TFRecord file; TensorFlow checks both CRCs.
+    """Yield ``(offset, payload)`` of every record of a TFRecord file; both CRCs are checked.
+
+    Parameters
+    ----------
+    path : path
+    skip_damaged : bool, optional
+        Skip damaged records (with a :class:`~leafprep.LeafprepWarning` naming
+        the file, the record and where reading resumed) instead of raising.
 
     Raises
     ------
     DatasetError
         Naming the file, the record's number and its byte offset, at the first
-        damaged record (unless ``skip_damaged``, which stops there quietly: past
-        a damaged length the rest of a file cannot be framed).
+        damaged record (unless ``skip_damaged``).
     """
-    from ._tf import tensorflow
+    import warnings
 
-    tf = tensorflow()
+    from .errors import LeafprepWarning
 
-    offset, number = 0, 0
-    iterator = iter(tf.data.TFRecordDataset(str(path)))
-    while True:
-        try:
-            payload = bytes(next(iterator).numpy())
-        except StopIteration:
-            return
-        except tf.errors.DataLossError as exc:
-            if skip_damaged:
-                return
-            detail = str(exc).splitlines()[0]
-            raise DatasetError(str(path), f"record {number} (byte offset {offset}) is damaged: {detail}", "rebuild the dataset") from None
-        yield offset, payload
-        offset += len(payload) + 16
-        number += 1
+    for found in scan_records(path):
+        if isinstance(found, Damage):
+            if not skip_damaged:
+                raise DatasetError(found.file, found.reason, "rebuild the dataset, or skip damaged records (--skip-damaged)")
+            warnings.warn(LeafprepWarning(found.file, found.reason + "; skipped"), stacklevel=2)
+            continue
+        yield found
 
 
 def verify(folder: str | os.PathLike[str]) -> list[str]:
@@ -298,11 +472,13 @@ def verify(folder: str | os.PathLike[str]) -> list[str]:
             continue
         if file_sha256(path) != shard["sha256"]:
             problems.append(f"{path}: SHA-256 differs from dataset_info.json")
-        try:
-            count = sum(1 for _ in iter_records(path))
-        except DatasetError as exc:
-            problems.append(str(exc))
-            continue
-        if count != shard["examples"]:
+        count, damage = 0, []
+        for item in scan_records(path):
+            if isinstance(item, Damage):
+                damage.append(str(item))
+            else:
+                count += 1
+        problems += damage
+        if count != shard["examples"] and not damage:
             problems.append(f"{path}: {count} records, dataset_info.json says {shard['examples']}")
     return problems

@@ -279,7 +279,11 @@ def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, sign
     moments = random.Random(f"interrupt {signal_name}")
     interrupted = 0
     for _ in range(2):
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        # Ctrl-C as a terminal delivers it: SIGINT not ignored (as it is under a background job) and sent to the process group.
+        default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint
+        )
         time.sleep(moments.uniform(0.5, 4.0))
         os.killpg(process.pid, getattr(signal, signal_name))
         _, errors = process.communicate(timeout=60)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from leafprep.cli import app
-from photos import encode, page_with_digit, png_header_only
+from photos import encode, page_with_digit
 
 runner = CliRunner()
 
@@ -112,66 +111,15 @@ def test_normalize_refuses_single_output_file_for_many_inputs(photo, tmp_path):
     assert "give a folder" in result.output
 
 
-def bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
-    """The bad inputs of the foundation issue: name -> (path, expected message or None for success)."""
-    good = page_with_digit()
-    cases: dict[str, tuple[bytes | None, str, str | None]] = {}
-    jpeg = encode(good, "JPEG")
-    cases["empty file"] = (b"", "empty.png", "empty")
-    cases["truncated JPEG"] = (jpeg[: len(jpeg) // 2], "truncated.jpg", "truncated")
-    cases["text named .jpg"] = (b"shopping list: milk\n", "text.jpg", "not a recognised image")
-    cases["1x1 image"] = (encode(np.zeros((1, 1, 3), np.uint8), "PNG"), "one.png", "no digit found")
-    cases["blank white page"] = (encode(np.full((300, 200, 3), 245, np.uint8), "JPEG"), "blank.jpg", "no digit found")
-    cases["all-black image"] = (encode(np.zeros((300, 200, 3), np.uint8), "PNG"), "black.png", "no digit found")
-    gray16 = (page_with_digit()[..., 0].astype(np.uint16) * 257).astype(np.uint16)
-    cases["16-bit PNG"] = (encode(Image.fromarray(gray16), "PNG"), "sixteen.png", None)
-    rgba = np.dstack([np.zeros_like(good), 255 - good[..., :1]])  # black ink, transparent paper
-    cases["RGBA PNG"] = (encode(rgba, "PNG"), "rgba.png", None)
-    cases["CMYK JPEG"] = (encode(Image.fromarray(good).convert("CMYK"), "JPEG"), "cmyk.jpg", None)
-    cases["greyscale JPEG"] = (encode(good[..., 0], "JPEG"), "grey.jpg", None)
-    buffer = io.BytesIO()
-    frames = [Image.fromarray(good), Image.new("RGB", good.shape[1::-1])]
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
-    cases["animated GIF"] = (buffer.getvalue(), "anim.gif", None)
-    cases["PNG header 30000x30000"] = (png_header_only(30000, 30000), "huge.png", "over the limit")
-    cases["non-ASCII name"] = (jpeg, "zahl sieben ñ ü 七.jpg", None)
-    cases["folder passed as a file"] = (None, "folder.jpg", "no image files")
-    paths = {}
-    for name, (data, filename, expected) in cases.items():
-        path = folder / filename
-        if data is None:
-            path.mkdir()
-        else:
-            path.write_bytes(data)
-        paths[name] = (path, expected)
-    return paths
-
-
-def test_normalize_batch_reports_each_bad_input_and_goes_on(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    cases = bad_inputs(folder)
-    arguments = [str(path) for path, _ in cases.values()]
-    result = runner.invoke(app, ["normalize", *arguments, "--out", str(tmp_path / "out")], terminal_width=400)
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    written = {p.stem for p in (tmp_path / "out").iterdir()}
-    failures = [name for name, (_, expected) in cases.items() if expected]
-    assert f"{len(cases) - len(failures)} of {len(cases)} input(s); {len(failures)} failed" in result.output
-    for name, (path, expected) in cases.items():
-        if expected is None:
-            assert path.stem in written, name
-        else:
-            line = next((line for line in result.output.splitlines() if path.name in line), "")
-            assert expected in line, f"{name}: {line!r}"
-
-
-@pytest.mark.parametrize("case", ["empty file", "text named .jpg", "blank white page"])
+@pytest.mark.parametrize("case", ["zero-byte PNG", "text file named .jpg", "blank white page"])
 def test_normalize_single_bad_input_exits_1_with_message(tmp_path, case):
-    path, expected = bad_inputs(tmp_path)[case]
-    result = runner.invoke(app, ["normalize", str(path), "--out", str(tmp_path / "o.png")], terminal_width=400)
+    """The whole corpus goes through every command in test_reliability.py."""
+    from corpus import make_corpus
+
+    found = next(c for c in make_corpus(tmp_path / "in") if c.name == case)
+    result = runner.invoke(app, ["normalize", str(found.path), "--out", str(tmp_path / "o.png")], terminal_width=400)
     assert result.exit_code == 1
-    assert expected in result.output and path.name in result.output
+    assert found.failure in result.output and found.path.name in result.output
 
 
 def run_python(code: str) -> str:
@@ -263,21 +211,3 @@ def test_normalize_auto_says_what_it_chose(leaf_file, tmp_path):
 def test_normalize_refuses_mode_for_digits(photo, tmp_path):
     result = invoke("normalize", photo, "--mode", "rgb", "--out", tmp_path / "o.png")
     assert result.exit_code == 2 and "--mode is for leaves" in result.output
-
-
-def test_segment_leaf_batch_over_bad_inputs_reports_every_failure(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    cases = bad_inputs(folder)
-    arguments = [str(path) for path, _ in cases.values()]
-    result = runner.invoke(app, ["segment", *arguments, "--kind", "leaf", "--out", str(tmp_path / "masks")], terminal_width=400)
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    written = {p.stem for p in (tmp_path / "masks").iterdir()}
-    for name, (path, expected) in cases.items():
-        if expected is None:
-            assert path.stem in written, name
-            continue
-        line = next((line for line in result.output.splitlines() if path.name in line and ":" in line), "")
-        wanted = "no leaf found" if expected == "no digit found" else expected
-        assert wanted in line, f"{name}: {line!r}"

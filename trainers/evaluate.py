@@ -26,7 +26,13 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> 
 
 
 def evaluate(
-    run: str | os.PathLike[str], data: str | os.PathLike[str], split: str = "test", *, out: str | os.PathLike[str] | None = None, worst: int = 24
+    run: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    split: str = "test",
+    *,
+    out: str | os.PathLike[str] | None = None,
+    worst: int = 24,
+    skip_damaged: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run on a split of a dataset; write ``evaluation-SPLIT.json``, a confusion matrix and the worst mistakes.
 
@@ -42,6 +48,9 @@ def evaluate(
         ``mistakes-SPLIT.png``; default: the run folder.
     worst : int, optional
         Mistakes on the contact sheet: the most confident wrong answers.
+    skip_damaged : bool, optional
+        Leave damaged records out (with a warning) instead of stopping with an
+        error that names the file and the record.
 
     Returns
     -------
@@ -49,7 +58,7 @@ def evaluate(
         ``accuracy``, ``examples``, ``per_class`` (precision, recall, support),
         ``confusion`` (rows: true class) and the written files.
     """
-    from leafprep.records import info, load
+    from leafprep.records import info, load, reading
 
     loaded = load_run(run)
     meta = info(data)
@@ -60,10 +69,11 @@ def evaluate(
             "evaluate on data built like the run's",
         )
     probabilities, truth, images = [], [], []
-    for batch, labels in load(data, split, batch_size=512):
-        probabilities.append(loaded.model.predict_on_batch(batch))
-        truth.append(labels.numpy())
-        images.append(np.clip(np.rint(batch.numpy() * 255), 0, 255).astype(np.uint8))
+    with reading(data, (split,)):
+        for batch, labels in load(data, split, batch_size=512, skip_damaged=skip_damaged):
+            probabilities.append(loaded.model.predict_on_batch(batch))
+            truth.append(labels.numpy())
+            images.append(np.clip(np.rint(batch.numpy() * 255), 0, 255).astype(np.uint8))
     p = np.concatenate(probabilities)
     y = np.concatenate(truth).astype(np.int64)
     pictures = np.concatenate(images)

@@ -30,6 +30,7 @@ def train(
     max_steps: int | None = None,
     verbose: int = 1,
     callbacks: list[Any] | None = None,
+    skip_damaged: bool = False,
 ) -> dict[str, Any]:
     """Train a model of the registry on a ``leafprep build`` dataset and write a run folder.
 
@@ -59,6 +60,10 @@ def train(
         Keras' progress display: 0 silent, 1 a progress bar, 2 a line an epoch.
     callbacks : list of keras.callbacks.Callback, optional
         More callbacks for ``fit`` (the benchmarks stop at a target accuracy).
+    skip_damaged : bool, optional
+        Leave damaged records out (with a warning naming them) instead of
+        stopping with a :class:`~leafprep.records.DatasetError` that names the
+        file and the record.
 
     Returns
     -------
@@ -67,7 +72,7 @@ def train(
         dataset has them), epochs run, the best epoch, seconds, options.
     """
     from leafprep._tf import tensorflow
-    from leafprep.records import info, load
+    from leafprep.records import info, load, reading
 
     tensorflow()
     import keras
@@ -106,8 +111,8 @@ def train(
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # Repeated, with a fixed number of batches an epoch: Keras then keeps one iterator (and the shuffle
     # and augmentation go on from epoch to epoch) and does not warn about running out of data.
-    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment, repeat=True)
-    validation = load(data, "val", batch_size=512) if "val" in meta["splits"] else None
+    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment, repeat=True, skip_damaged=skip_damaged)
+    validation = load(data, "val", batch_size=512, skip_damaged=skip_damaged) if "val" in meta["splits"] else None
     monitor, mode = ("val_accuracy", "max") if validation is not None else ("loss", "min")
     callbacks = [
         *(callbacks or []),
@@ -117,9 +122,10 @@ def train(
         keras.callbacks.TensorBoard(log_dir=str(run / "logs"), histogram_freq=0, write_graph=False),
     ]
     start = time.perf_counter()
-    history = network.fit(
-        training, epochs=epochs, steps_per_epoch=steps, validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False
-    )
+    with reading(data):
+        history = network.fit(
+            training, epochs=epochs, steps_per_epoch=steps, validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False
+        )
     seconds = time.perf_counter() - start
     scores = history.history[monitor]
     best = int(max(range(len(scores)), key=lambda i: scores[i]) if mode == "max" else min(range(len(scores)), key=lambda i: scores[i]))
@@ -139,7 +145,8 @@ def train(
     }
     for split in ("val", "test"):
         if split in meta["splits"]:
-            _, accuracy = network.evaluate(load(data, split, batch_size=512), verbose=0)
+            with reading(data, (split,)):
+                _, accuracy = network.evaluate(load(data, split, batch_size=512, skip_damaged=skip_damaged), verbose=0)
             metrics[f"{split}_accuracy"] = float(accuracy)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
