@@ -236,6 +236,12 @@ def load(
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if not repeat and not skip_damaged:
+        # The size is known from dataset_info.json: Keras then shows totals and does not warn
+        # that the input "ran out of data" at the end of an evaluation.
+        examples = int(meta["splits"][split]["examples"])
+        batches = examples // batch_size if drop_remainder else -(-examples // batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     spec = _feature_spec()
 
     def parse(serialized: Any) -> tuple[Any, Any]:
