@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import multiprocessing
@@ -366,10 +367,7 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
     The picture is the normalised image as uint8 bytes, or None when the file
     is rejected (the reason says why).
     """
-    import cv2
-
-    from .loading import DEFAULT_MAX_PIXELS, _load, _read_bytes
-    from .normalization import decode_min_side
+    from .loading import _read_bytes
 
     path, options = task
     try:
@@ -377,6 +375,18 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
     except LeafprepError as exc:
         vanished = exc.reason == "no such file" and not os.path.lexists(path)
         return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None
+    return first_pass_data(data, options)
+
+
+def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int | None, bytes | None]:
+    """:func:`_first_pass` on a file's bytes (the Beam build reads them through Beam's filesystems)."""
+    import cv2
+
+    from .loading import DEFAULT_MAX_PIXELS, _load
+    from .normalization import decode_min_side
+
+    if not data:
+        return "", "the file is empty (0 bytes)", None, None  # as the local reader says it
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
@@ -410,6 +420,13 @@ class _Spilled:
     offset: int
 
 
+@dataclass(frozen=True)
+class Normalised:
+    """A normalised picture already in memory (the Beam build's, read back from its spill records)."""
+
+    image: np.ndarray  # (size, size, channels) uint8
+
+
 _SPILL_FILES: dict[str, Any] = {}
 
 
@@ -426,8 +443,8 @@ def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | No
     source, options, train, key = task
     augmenting = train and options.augment > 0
     shape = (options.size, options.size, options.channels)
-    if isinstance(source, _Spilled):
-        image8 = _read_spilled(source, shape)
+    if isinstance(source, (_Spilled, Normalised)):
+        image8 = source.image if isinstance(source, Normalised) else _read_spilled(source, shape)
         if not augmenting:
             return image8, "", []
         image = image8[:, :, 0] if options.channels == 1 else image8
@@ -638,17 +655,28 @@ def build(
         spill.unlink(missing_ok=True)
 
 
-def _build(
-    source: str | os.PathLike[str],
-    out: Path,
-    options: BuildOptions,
-    items: list[Item],
-    workers: _Workers,
-    progress: Callable[..., None] | None,
-    previous: dict[str, str],
-    spill: Path,
-) -> BuildReport:
-    perceptual = _first_pass_all(items, options, workers, spill, progress)
+@dataclass
+class _Plan:
+    """What the first pass decided: labels, near-duplicates, splits, shards and the order of writing."""
+
+    labels: list[str]
+    label_index: dict[str, int]
+    similar: list[tuple[int, int]]
+    members: dict[str, list[Item]]  # split -> its examples, in the order they are written
+    shard_counts: dict[str, int]
+    ordered: list[tuple[str, int, Item]]  # (split, position in the split, item)
+
+    def shard_of(self, split: str, position: int) -> int:
+        return position * self.shard_counts[split] // len(self.members[split])
+
+
+def _plan(items: list[Item], options: BuildOptions, previous: dict[str, str], perceptual: dict[int, int]) -> _Plan:
+    """Near-duplicate groups, exact duplicates, splits, shard counts and the seeded order of writing.
+
+    Everything here depends only on the items (labels, SHA-256, difference
+    hashes), never on how the first pass ran: the local and the Beam build
+    share it, so that both write the same examples into the same shards.
+    """
     similar = near_duplicates(perceptual)
     clusters = _groups_of(items, similar)
     for index, key in clusters.items():
@@ -687,6 +715,76 @@ def _build(
         shard_counts[split] = max(1, min(len(members), math.ceil(total_bytes / (options.shard_mb * 1e6))))
 
     ordered = [(split, k, item) for split, members in plans.items() for k, item in enumerate(members)]
+    return _Plan(labels, label_index, similar, plans, shard_counts, ordered)
+
+
+def _finish(
+    write: Callable[[str, str], object],
+    source: str | os.PathLike[str],
+    options: BuildOptions,
+    items: list[Item],
+    plan: _Plan,
+    counts: dict[str, Counter[str]],
+    histogram: np.ndarray,
+    shards: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``dataset_info.json`` from what was written; write it, the labels and the manifest, and ``_COMPLETE`` last."""
+    labels, plans, similar = plan.labels, plan.members, plan.similar
+    levels = np.arange(256) / 255.0
+    pixels = int(histogram.sum())
+    mean = float(histogram @ levels) / pixels if pixels else 0.0
+    statuses = Counter(item.status for item in items)
+    crossing = [[items[a].source, items[b].source, items[a].split, items[b].split] for a, b in similar if items[a].split != items[b].split]
+    std = math.sqrt(max(float(histogram @ (levels * levels)) / pixels - mean * mean, 0.0)) if pixels else 0.0
+    meta = {
+        "leafprep_version": __version__,
+        "source": str(source),
+        "options": {
+            "kind": options.kind,
+            # What a photo must be normalised as to look like these images (MNIST's IDX files: digits).
+            "photo_kind": options.kind if options.kind != "none" else ("digit" if all(item.pixels is not None for item in items) else "none"),
+            "size": options.size,
+            "mode": options.mode or "gray",
+            "split": list(options.split),
+            "seed": options.seed,
+            "augment": options.augment,
+            "augment_preset": options.augmentation if options.augment else None,
+            "shard_mb": options.shard_mb,
+        },
+        "labels": labels,
+        "image_shape": [options.size, options.size, options.channels],
+        "splits": {split: {"examples": sum(counts[split].values()), "per_class": {name: counts[split][name] for name in labels}} for split in plans},
+        "train_pixel_mean": mean,
+        "train_pixel_std": std,
+        "inputs": {"found": len(items), **{status: statuses[status] for status in ("written", "rejected", "duplicate")}},
+        "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
+        "shards": shards,
+    }
+    write("labels.txt", "".join(f"{name}\n" for name in labels))
+    table = io.StringIO(newline="")
+    rows = csv.writer(table)
+    rows.writerow(["source", "label", "split", "status", "reason", "shard", "sha256"])
+    for item in items:
+        rows.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256])
+    write("manifest.csv", table.getvalue())
+    write(INFO_FILE, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    write(COMPLETE_FILE, "complete\n")  # last: the dataset is whole
+    return meta
+
+
+def _build(
+    source: str | os.PathLike[str],
+    out: Path,
+    options: BuildOptions,
+    items: list[Item],
+    workers: _Workers,
+    progress: Callable[..., None] | None,
+    previous: dict[str, str],
+    spill: Path,
+) -> BuildReport:
+    perceptual = _first_pass_all(items, options, workers, spill, progress)
+    plan = _plan(items, options, previous, perceptual)
+    labels, label_index, plans, shard_counts, ordered = plan.labels, plan.label_index, plan.members, plan.shard_counts, plan.ordered
     tasks = [
         (item.pixels if item.pixels is not None else _Spilled(str(spill), item.spilled), options, split == "train", item.sha256)
         for split, _, item in ordered
@@ -738,7 +836,7 @@ def _build(
 
     try:
         for (split, k, item), (image, reason, copies) in zip(ordered, results, strict=True):
-            index = k * shard_counts[split] // len(plans[split])
+            index = plan.shard_of(split, k)
             if current != (split, index):
                 close()
                 current = (split, index)
@@ -772,44 +870,7 @@ def _build(
     close()
     count_pending()
 
-    levels = np.arange(256) / 255.0
-    pixels = int(histogram.sum())
-    mean = float(histogram @ levels) / pixels if pixels else 0.0
-    statuses = Counter(item.status for item in items)
-    crossing = [[items[a].source, items[b].source, items[a].split, items[b].split] for a, b in similar if items[a].split != items[b].split]
-    std = math.sqrt(max(float(histogram @ (levels * levels)) / pixels - mean * mean, 0.0)) if pixels else 0.0
-    meta = {
-        "leafprep_version": __version__,
-        "source": str(source),
-        "options": {
-            "kind": options.kind,
-            # What a photo must be normalised as to look like these images (MNIST's IDX files: digits).
-            "photo_kind": options.kind if options.kind != "none" else ("digit" if all(item.pixels is not None for item in items) else "none"),
-            "size": options.size,
-            "mode": options.mode or "gray",
-            "split": list(options.split),
-            "seed": options.seed,
-            "augment": options.augment,
-            "augment_preset": options.augmentation if options.augment else None,
-            "shard_mb": options.shard_mb,
-        },
-        "labels": labels,
-        "image_shape": [options.size, options.size, options.channels],
-        "splits": {split: {"examples": sum(counts[split].values()), "per_class": {name: counts[split][name] for name in labels}} for split in plans},
-        "train_pixel_mean": mean,
-        "train_pixel_std": std,
-        "inputs": {"found": len(items), **{status: statuses[status] for status in ("written", "rejected", "duplicate")}},
-        "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
-        "shards": shards,
-    }
-    (out / "labels.txt").write_text("".join(f"{name}\n" for name in labels), encoding="utf-8")
-    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-        table = csv.writer(handle)
-        table.writerow(["source", "label", "split", "status", "reason", "shard", "sha256"])
-        for item in items:
-            table.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256])
-    (out / INFO_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / COMPLETE_FILE).write_text("complete\n")
+    meta = _finish(lambda name, text: (out / name).write_text(text, encoding="utf-8"), source, options, items, plan, counts, histogram, shards)
     return BuildReport(out, items, meta)
 
 

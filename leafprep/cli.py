@@ -468,10 +468,17 @@ class BuildKind(StrEnum):
     none = "none"
 
 
+class Runner(StrEnum):
+    local = "local"
+    beam = "beam"
+
+
 @app.command()
 def build(
-    source: Annotated[Path, typer.Argument(help="A folder of class folders (optionally under train/ val/ test/), a CSV, or MNIST IDX files.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the shards, labels, manifest and dataset_info.json.")],
+    source: Annotated[
+        str, typer.Argument(help="A folder of class folders (optionally under train/ val/ test/), a CSV, or MNIST IDX files.", metavar="SOURCE")
+    ],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder for the shards, labels, manifest and dataset_info.json.")],
     kind: Annotated[
         Optional[BuildKind],
         typer.Option(help="How to normalise: digit, leaf, auto, or none (already normalised). Default: none for IDX, else digit."),
@@ -487,18 +494,31 @@ def build(
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
+    runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam; pip install 'leafprep[beam]').")] = Runner.local,
+    beam_option: Annotated[
+        Optional[list[str]],
+        typer.Option(help="A Beam pipeline option KEY=VALUE, repeatable (runner=DataflowRunner, project=..., temp_location=gs://...)."),
+    ] = None,
 ) -> None:
     """Build train/validation/test TFRecord shards from a folder of photos, a CSV or MNIST's IDX files.
 
     Every input is listed in manifest.csv: written, rejected (with the reason) or duplicate.
+    With --runner beam the same dataset (byte for byte) is built by Apache Beam:
+    on this machine by Beam's DirectRunner, or on Dataflow, Flink or Spark
+    with --beam-option runner=... and that runner's options; SOURCE and --out
+    may then be gs:// or s3:// paths.
     """
     from . import build as builder
     from .errors import LeafprepError as Error
 
     try:
         proportions = builder.parse_split(split)
-        chosen = kind.value if kind else ("none" if _is_idx(source) else "digit")
+        chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
         options = builder.BuildOptions(chosen, size, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset)
+        if runner == Runner.beam:
+            report = _build_on_beam(source, out, options, beam_option or [], overwrite)
+            _print_build_summary(report)
+            raise typer.Exit(EXIT_FAILED if report.count("rejected") else EXIT_OK)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -532,6 +552,26 @@ def build(
     _print_build_summary(report)
     rejected = [item for item in report.items if item.status == "rejected"]
     raise typer.Exit(EXIT_FAILED if rejected else EXIT_OK)
+
+
+def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str], overwrite: bool) -> Any:
+    """``build --runner beam``: Beam's options as --KEY=VALUE; its own logging kept to warnings."""
+    import logging
+
+    from .beam import build_with_beam
+
+    arguments = []
+    for option in beam_options:
+        key, equals, value = option.partition("=")
+        if not equals or not key.strip():
+            raise _usage_error(f"--beam-option must look like KEY=VALUE, got {option!r}")
+        arguments.append(f"--{key.strip().lstrip('-')}={value}")
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in arguments):
+        arguments.append("--default_sdk_harness_log_level=WARNING")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    runner = next((a.split("=", 1)[1] for a in arguments if a.startswith("--runner=")), "DirectRunner")
+    err_console.print(f"building on Apache Beam ({runner})", highlight=False)
+    return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite)
 
 
 def _is_idx(source: Path) -> bool:

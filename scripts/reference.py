@@ -31,6 +31,7 @@ API_MODULES = [
     "leafprep.idx",
     "leafprep.augmentation",
     "leafprep.build",
+    "leafprep.beam",
     "leafprep.records",
     "leafprep.figures",
     "leafprep.synthetic",
