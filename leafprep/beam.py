@@ -296,6 +296,7 @@ def build_with_beam(
         arguments += ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={os.cpu_count() or 1}"]
     pipeline_options = PipelineOptions(arguments)
     idx_shape = next((item.pixels.shape for item in items if item.pixels is not None), (0,))
+    _clear(work)  # what an interrupted run left: its facts must not mix with this run's
     try:
         tasks = []
         for index, item in enumerate(items):
@@ -368,12 +369,19 @@ def build_with_beam(
 
         meta = _finish(write, source_text, options, items, plan, counts, histogram, shards)
     finally:
-        matches = FileSystems.match([_join(work, "*")])[0].metadata_list if _exists(work) else []
-        if matches:
-            FileSystems.delete([m.path for m in matches])
-        if not _remote(out_text) and os.path.isdir(work):
-            os.rmdir(work)
+        _clear(work)
     return BuildReport(Path(out_text), items, meta)
+
+
+def _clear(work: str) -> None:
+    """Remove the build's working folder and everything in it."""
+    from apache_beam.io.filesystems import FileSystems
+
+    matches = FileSystems.match([_join(work, "*")])[0].metadata_list if _exists(work) else []
+    if matches:
+        FileSystems.delete([m.path for m in matches])
+    if not _remote(work) and os.path.isdir(work):
+        os.rmdir(work)
 
 
 def _spill_record(result: tuple[int, str, str, int | None, bytes | None, bytes | None]) -> Iterator[bytes]:

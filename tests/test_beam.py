@@ -24,6 +24,10 @@ def test_beam_build_equals_the_local_build_byte_for_byte(digit_folder, tmp_path)
     shutil.copy(next((digit_folder / "1").iterdir()), digit_folder / "1" / "copy.png")  # an exact duplicate
     options = BuildOptions(kind="digit", split=(0.6, 0.2, 0.2), augment=1, shard_mb=0.002)
     local = build(digit_folder, tmp_path / "local", options, workers=0)
+    leftover = tmp_path / "beam" / ".tmp-beam"  # what an interrupted Beam run leaves: it must not leak in
+    leftover.mkdir(parents=True)
+    (tmp_path / "beam" / ".leafprep-dataset").write_text("leafprep dataset folder\n")
+    (leftover / "facts-00003-of-00009.jsonl").write_text('[0, "0000", "bogus reason", null]\n')
     beam = build_with_beam(digit_folder, tmp_path / "beam", options, beam_options=["--direct_num_workers=2"])
     files = sorted(path.name for path in (tmp_path / "local").iterdir())
     assert files == sorted(path.name for path in (tmp_path / "beam").iterdir())
