@@ -494,7 +494,7 @@ def build(
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
-    runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam; pip install 'leafprep[beam]').")] = Runner.local,
+    runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam, from leafprep's beam extra).")] = Runner.local,
     beam_option: Annotated[
         Optional[list[str]],
         typer.Option(help="A Beam pipeline option KEY=VALUE, repeatable (runner=DataflowRunner, project=..., temp_location=gs://...)."),
