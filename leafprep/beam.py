@@ -136,13 +136,13 @@ def _first_pass(task: tuple[int, str | None, bytes | None], options: BuildOption
 
 
 def _example(
-    record: bytes, plan: dict[int, tuple[str, int, int, int, bytes, bytes]], options: BuildOptions, idx_shape: tuple[int, ...]
+    record: bytes, plan: dict[int, tuple[str, int, int, int, bytes, bytes, bytes]], options: BuildOptions, idx_shape: tuple[int, ...]
 ) -> Iterator[Any]:
-    """A spilled picture -> ((split, shard), (position, serialised examples or a reason))."""
+    """A spilled picture -> ((split, shard), (position, index, reason, serialised examples, pixel histogram of train pictures))."""
     index = int.from_bytes(record[:8], "big")
     if index not in plan:
         return
-    split, shard, position, label, name, source_sha = plan[index]
+    split, shard, position, label, name, source_bytes, sha = plan[index]
     kind, payload = record[8:9], record[9:]
     shape = (options.size, options.size, options.channels)
     source: Any
@@ -150,17 +150,18 @@ def _example(
         source = Normalised(np.frombuffer(payload, np.uint8).reshape(shape))
     else:
         source = np.frombuffer(payload, np.uint8).reshape(idx_shape)
-    source_bytes, sha = source_sha.split(b"\x1f", 1)
     image, reason, copies = _process((source, options, split == "train", sha.decode("ascii")))
     if image is None:
-        yield (split, shard), (position, index, reason, [])
+        yield (split, shard), (position, index, reason, [], None)
         return
-    examples = [serialize_example(picture, label, name, source_bytes, sha) for picture in (image, *copies)]
-    yield (split, shard), (position, index, "", examples)
+    pictures = (image, *copies)
+    examples = [serialize_example(picture, label, name, source_bytes, sha) for picture in pictures]
+    histogram = np.bincount(np.concatenate([p.reshape(-1) for p in pictures]), minlength=256) if split == "train" else None
+    yield (split, shard), (position, index, "", examples, histogram)
 
 
 def _write_shard(
-    keyed: tuple[tuple[str, int], Iterable[tuple[int, int, str, list[bytes]]]], out: str, counts: dict[str, int], options: BuildOptions
+    keyed: tuple[tuple[str, int], Iterable[tuple[int, int, str, list[bytes], np.ndarray | None]]], out: str, counts: dict[str, int]
 ) -> str:
     """Write one shard in the planned order (temporary name, then renamed); its facts as a JSON line."""
     import tensorflow as tf
@@ -170,9 +171,8 @@ def _write_shard(
     name = shard_name(split, shard, counts[split])
     final, temporary = _join(out, name), _join(out, f".tmp-{name}")
     written, rejected, histogram, examples = [], [], np.zeros(256, np.int64), 0
-    size = options.size * options.size * options.channels
     with tf.io.TFRecordWriter(temporary) if not _remote(out) else _RemoteWriter(temporary) as writer:
-        for _, index, reason, serialised in sorted(members):
+        for _, index, reason, serialised, pixels in sorted(members, key=lambda member: member[0]):
             if reason:
                 rejected.append([index, reason])
                 continue
@@ -180,10 +180,8 @@ def _write_shard(
             for example in serialised:
                 writer.write(example)
                 examples += 1
-                if split == "train":
-                    parsed = tf.train.Example.FromString(example)
-                    raw = parsed.features.feature["image/raw"].bytes_list.value[0]
-                    histogram += np.bincount(np.frombuffer(raw[:size], np.uint8), minlength=256)
+            if pixels is not None:
+                histogram += pixels
     FileSystems.rename([temporary], [final])
     digest = file_sha256(final) if not _remote(out) else _remote_sha256(final)
     length = os.path.getsize(final) if not _remote(out) else FileSystems.match([final])[0].metadata_list[0].size_in_bytes
@@ -335,7 +333,8 @@ def build_with_beam(
                 k,
                 plan.label_index[item.label],
                 item.label.encode("utf-8"),
-                item.source.encode("utf-8") + b"\x1f" + item.sha256.encode("ascii"),
+                item.source.encode("utf-8"),
+                item.sha256.encode("ascii"),
             )
             for split, k, item in plan.ordered
         }
@@ -347,7 +346,7 @@ def build_with_beam(
                 | "read pictures" >> beam.io.ReadFromTFRecord(_join(work, "pictures-*"))
                 | "examples" >> beam.FlatMap(_example, assignment, options, idx_shape)
                 | "by shard" >> beam.GroupByKey()
-                | "write shards" >> beam.Map(_write_shard, out_text, plan.shard_counts, options)
+                | "write shards" >> beam.Map(_write_shard, out_text, plan.shard_counts)
                 | "write shard facts" >> beam.io.WriteToText(_join(work, "shards"), file_name_suffix=".jsonl")
             )
         shards, counts, histogram = [], {split: Counter[str]() for split in plan.members}, np.zeros(256, np.int64)

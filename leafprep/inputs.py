@@ -67,12 +67,16 @@ def expand_inputs(arguments: list[str]) -> tuple[list[Input], list[tuple[str, st
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            found = sorted(
-                (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()),
-                key=natural_key,
-            )
+            found, links = [], []
+            for p in path.rglob("*"):
+                if p.is_dir():
+                    if p.is_symlink():
+                        links.append(p)
+                elif p.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(p)
+            found.sort(key=natural_key)
             # The walk does not enter links to folders (they can loop): say so rather than skip them quietly.
-            for link in sorted((p for p in path.rglob("*") if p.is_symlink() and p.is_dir()), key=natural_key):
+            for link in sorted(links, key=natural_key):
                 problems.append((str(link), "is a link to a folder, which leafprep does not follow (links can loop); pass the folder itself"))
             if not found:
                 problems.append((argument, "the folder holds no image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")"))

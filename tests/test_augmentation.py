@@ -105,14 +105,13 @@ def test_keras_layers_are_identity_outside_training_and_warp_without_change_is_e
 
 
 def test_online_augmentation_in_records_load_is_deterministic(tmp_path, mnist_test):
-    from test_build import write_idx
+    from test_build import mnist_idx
 
     from leafprep.build import BuildOptions, build
     from leafprep.records import load
 
     images, labels = mnist_test
-    write_idx(tmp_path / "idx", images[:300], labels[:300], "train")
-    build(tmp_path / "idx", tmp_path / "ds", BuildOptions(kind="none", split=(1.0, 0.0, 0.0)), workers=0)
+    build(mnist_idx(tmp_path / "idx", images, labels, 300), tmp_path / "ds", BuildOptions(kind="none", split=(1.0, 0.0, 0.0)), workers=0)
 
     def pictures(**kwargs):
         return np.concatenate([x.numpy() for x, _ in load(tmp_path / "ds", "train", batch_size=64, **kwargs)])
@@ -128,13 +127,12 @@ def test_online_augmentation_in_records_load_is_deterministic(tmp_path, mnist_te
 
 
 def test_build_augments_train_with_the_kind_preset(tmp_path, mnist_test):
-    from test_build import write_idx
+    from test_build import mnist_idx
 
     from leafprep.build import BuildOptions, build
 
     images, labels = mnist_test
-    write_idx(tmp_path / "idx", images[:80], labels[:80], "train")
-    write_idx(tmp_path / "idx", images[80:100], labels[80:100], "t10k")
+    mnist_idx(tmp_path / "idx", images, labels, 80, 20)
     report = build(tmp_path / "idx", tmp_path / "ds", BuildOptions(kind="none", augment=2), workers=0)
     meta = report.info
     assert meta["options"]["augment_preset"] == "digits"

@@ -26,6 +26,20 @@ def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str)
     write(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
 
 
+def mnist_idx(folder: Path, images: np.ndarray, labels: np.ndarray, train: int, test: int = 0) -> Path:
+    """``folder`` holding the first ``train`` digits as MNIST's train files and the next ``test`` as its test files."""
+    write_idx(folder, images[:train], labels[:train], "train")
+    if test:
+        write_idx(folder, images[train : train + test], labels[train : train + test], "t10k")
+    return folder
+
+
+def mnist_records(root: Path, images: np.ndarray, labels: np.ndarray, train: int, test: int = 0) -> Path:
+    """``root/ds``: a dataset of MNIST's own pixels (``kind="none"``) built from :func:`mnist_idx`."""
+    build(mnist_idx(root / "idx", images, labels, train, test), root / "ds", BuildOptions(kind="none"), workers=0)
+    return root / "ds"
+
+
 @pytest.fixture
 def digit_folder(tmp_path, mnist_test) -> Path:
     """20 digits of each of 3 classes, drawn on paper, in class folders."""
@@ -143,9 +157,7 @@ def test_presplit_folders_and_csv_groups_keep_their_split(tmp_path, digit_folder
 
 def test_idx_build_gives_mnist_train_and_test(tmp_path, mnist_test):
     images, labels = mnist_test
-    write_idx(tmp_path / "idx", images[:300], labels[:300], "train")
-    write_idx(tmp_path / "idx", images[300:400], labels[300:400], "t10k")
-    build(tmp_path / "idx", tmp_path / "out", BuildOptions(kind="none"))
+    build(mnist_idx(tmp_path / "idx", images, labels, 300, 100), tmp_path / "out", BuildOptions(kind="none"))
     meta = info(tmp_path / "out")
     assert meta["splits"]["train"]["examples"] == 300 and meta["splits"]["test"]["examples"] == 100
     batches = list(load(tmp_path / "out", "test", batch_size=64))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import cases, make_corpus, markdown_table
-from test_build import digit_folder, write_idx  # noqa: F401 - a fixture
+from test_build import digit_folder, mnist_records  # noqa: F401 - a fixture
 
 from leafprep.errors import LeafprepError, printable
 from photos import ROOT, encode, page_with_digit
@@ -127,14 +127,11 @@ def test_build_accounts_for_every_corpus_file_and_gives_each_its_result(digit_co
 @pytest.fixture(scope="module")
 def digit_run(tmp_path_factory, mnist_test):
     """A softmax run trained for a few steps on MNIST digits: enough to predict with."""
-    from leafprep.build import BuildOptions, build
     from trainers.train import train
 
     images, labels = mnist_test
     root = tmp_path_factory.mktemp("run")
-    write_idx(root / "idx", images[:256], labels[:256], "train")
-    build(root / "idx", root / "ds", BuildOptions(kind="none"), workers=0)
-    train(root / "ds", root / "run", model="softmax", epochs=1, max_steps=4, batch_size=64, verbose=0)
+    train(mnist_records(root, images, labels, 256), root / "run", model="softmax", epochs=1, max_steps=4, batch_size=64, verbose=0)
     return root / "run"
 
 

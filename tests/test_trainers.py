@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from test_build import digit_folder, write_idx  # noqa: F401 - a fixture
+from test_build import digit_folder, mnist_records  # noqa: F401 - a fixture
 from typer.testing import CliRunner
 
 from leafprep import LeafprepError
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def mnist_small(tmp_path_factory, mnist_test):
     """A dataset of 512 MNIST train and 128 test digits (no validation split)."""
     images, labels = mnist_test
-    root = tmp_path_factory.mktemp("mnist-small")
-    write_idx(root / "idx", images[:512], labels[:512], "train")
-    write_idx(root / "idx", images[512:640], labels[512:640], "t10k")
-    build(root / "idx", root / "ds", BuildOptions(kind="none"), workers=0)
-    return root / "ds"
+    return mnist_records(tmp_path_factory.mktemp("mnist-small"), images, labels, 512, 128)
 
 
 @pytest.mark.parametrize(("name", "shape"), [("softmax", (28, 28, 1)), ("convnet", (28, 28, 1)), ("convnet-bn", (28, 28, 1)), ("leaf", (64, 64, 3))])

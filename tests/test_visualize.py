@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_build import write_idx
+from test_build import mnist_records
 from typer.testing import CliRunner
 
-from leafprep.build import BuildOptions, build
 from leafprep.cli import app
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -18,8 +17,7 @@ def runs(tmp_path_factory, mnist_test):
 
     images, labels = mnist_test
     root = tmp_path_factory.mktemp("visualize")
-    write_idx(root / "idx", images[:2000], labels[:2000], "train")
-    build(root / "idx", root / "ds", BuildOptions(kind="none"), workers=0)
+    mnist_records(root, images, labels, 2000)
     train(root / "ds", root / "softmax", model="softmax", epochs=5, batch_size=64, learning_rate=0.005, verbose=0)
     train(root / "ds", root / "convnet", model="convnet", epochs=1, max_steps=10, verbose=0)
     return root, images[:2000].astype(np.float32) / 255.0, labels[:2000]
