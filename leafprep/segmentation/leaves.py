@@ -21,6 +21,7 @@ The leaf recipe, on an upright RGB photo:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -47,6 +48,23 @@ _BIN = 16
 _SHADOW_WEIGHT = 0.1
 # Long side of the working image for leaves.
 LEAF_WORK_SIDE = 1024
+#: Share of the local contrast, from background to leaf, at which :func:`refine_edges` puts the outline.
+EDGE_LEVEL = 0.6
+#: Notes that doubt the mask start with this.
+DOUBT = "doubtful mask: "
+# The fast path (scans, evenly lit paper) is taken when the light across the ring changes by less
+# than this (log units) and every background colour's channels differ by less than NEUTRAL_SPREAD.
+EVEN_LIGHT = 0.12
+NEUTRAL_SPREAD = 30.0
+# shadow_distance: weight of a darker pixel's drop in lightness, the turn of hue it forgives per unit of drop, and the scale
+# from CIELAB to RGB-like units (so that MIN_DISTANCE and DISTANCE_CAP keep their meaning).
+_SHADOW_LIGHTNESS = 0.25
+_SHADOW_HUE = 0.8
+_LAB_SCALE = 2.5
+# Added to intensities before the light field's logarithm (dark pixels are noisy).
+_LIGHT_OFFSET = 8.0
+# mask_doubts: edge contrast below this many thresholds is doubtful.
+LOW_CONTRAST = 1.6
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,223 @@ def background_distance(rgb: np.ndarray, colours: np.ndarray | None = None) -> n
     return best
 
 
+def border_ring(height: int, width: int, ring: float = 0.03) -> np.ndarray:
+    """A ring along the image border, ``ring`` of the shorter side wide (bool mask)."""
+    r = max(1, round(ring * min(height, width)))
+    mask = np.zeros((height, width), bool)
+    mask[:r] = mask[-r:] = True
+    mask[:, :r] = mask[:, -r:] = True
+    return mask
+
+
+def _polynomial_terms(height: int, width: int, degree: int) -> np.ndarray:
+    """The terms ``x**i * y**j`` (``i + j <= degree``) on an (height, width) grid scaled to [-1, 1]: (height * width, terms)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    x = x / max(width - 1, 1) * 2 - 1
+    y = y / max(height - 1, 1) * 2 - 1
+    return np.stack([x**i * y**j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=-1).reshape(-1, (degree + 1) * (degree + 2) // 2)
+
+
+def light_field(rgb: np.ndarray, background: np.ndarray, *, degree: int = 3, side: int = 64) -> np.ndarray:
+    """How the light on the background changes across the frame.
+
+    A smooth surface (a polynomial of ``degree`` in x and y, per channel, in
+    log intensity) fitted to the ``background`` pixels, robustly: pixels more
+    than three robust standard deviations off the surface (grain, specks,
+    leaf parts in the ring) are left out and the fit repeated. It follows a
+    fall-off from one side, vignetting in the corners and a colour cast.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+    background : (M, N) ndarray of bool
+        Pixels known to be background (at first the border ring).
+    degree : int, optional
+        Degree of the polynomial: 2 when only the ring is known, 3 when most of
+        the frame is.
+    side : int, optional
+        The fit is made on the image shrunk to this long side.
+
+    Returns
+    -------
+    field : (M, N, 3) ndarray of float32
+        Multiplicative light per channel, 1 at the background's median.
+    """
+    height, width = rgb.shape[:2]
+    scale = min(1.0, side / max(height, width))
+    small_size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    small = cv2.resize(rgb, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    known = cv2.resize(background.astype(np.uint8), small_size, interpolation=cv2.INTER_AREA).reshape(-1) > 0
+    if known.sum() < 3 * (degree + 1) * (degree + 2):
+        return np.ones((height, width, 3), np.float32)
+    values = np.log(small.reshape(-1, 3) + _LIGHT_OFFSET)
+    terms = _polynomial_terms(small_size[1], small_size[0], degree)
+    keep = known
+    for _ in range(3):
+        coefficients, *_ = np.linalg.lstsq(terms[keep], values[keep], rcond=None)
+        error = np.abs(values - terms @ coefficients).max(axis=1)
+        keep = known & (error < 3.0 * 1.4826 * np.median(error[known]) + 1e-3)
+    surface = (terms @ coefficients).reshape(small_size[1], small_size[0], 3)
+    surface -= np.median(surface.reshape(-1, 3)[known], axis=0)
+    return cv2.resize(np.exp(surface).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def flatten_light(rgb: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """``rgb`` with the light :func:`light_field` found divided out (uint8)."""
+    flat = (rgb.astype(np.float32) + _LIGHT_OFFSET) / field - _LIGHT_OFFSET
+    return np.clip(np.rint(flat), 0, 255).astype(np.uint8)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(rgb, np.float32) * np.float32(1 / 255.0), cv2.COLOR_RGB2LAB)
+
+
+@functools.cache
+def _lab_table() -> np.ndarray:
+    """CIELAB of RGB quantised to 64 levels a channel (the centres of the levels): (64**3, 3), read-only."""
+    levels = np.arange(64, dtype=np.float32) * 4.0 + 2.0
+    table = _lab(np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 1, 3)).reshape(-1, 3)
+    table.flags.writeable = False
+    return table
+
+
+def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Distance of every pixel to the nearest background colour, in CIELAB, forgiving shadows.
+
+    Measured on real photos of leaves on coloured card, a shadow on the card
+    keeps its chroma and turns its hue by up to 20 degrees while its lightness
+    drops by up to 30; a leaf (green, brown, nearly black) loses the card's
+    chroma. So against each background colour: a lighter pixel counts fully;
+    for a darker one, the drop in lightness counts ``_SHADOW_LIGHTNESS`` and
+    the turn of hue ``_SHADOW_HUE`` as much, while a change of chroma counts
+    fully. On a neutral background (no hue) a darker pixel's colour counts fully.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+    colours : (K, 3) ndarray
+        Background colours (RGB).
+
+    Returns
+    -------
+    distance : (M, N) ndarray of float32
+        In RGB-like units (CIELAB distance times ``_LAB_SCALE``).
+    """
+    table = rgb.shape[0] * rgb.shape[1] > 64**3
+    lab = _lab_table() if table else _lab(rgb.reshape(-1, 1, 3)).reshape(-1, 3)
+    lightness, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+    best = None
+    for c_l, c_a, c_b in _lab(np.asarray(colours, np.float32).reshape(-1, 1, 3)).reshape(-1, 3):
+        d_l = lightness - c_l
+        darker = d_l < 0
+        d_a, d_b = a - c_a, b - c_b
+        chroma = float(np.hypot(c_a, c_b))
+        if chroma > 1.0:
+            radial = (d_a * c_a + d_b * c_b) / chroma
+            turn = np.abs(d_b * c_a - d_a * c_b) / chroma
+            turn[darker] = np.maximum(turn[darker] + _SHADOW_HUE * d_l[darker], 0.0)
+        else:
+            radial, turn = d_a, d_b
+        d_l[darker] *= _SHADOW_LIGHTNESS
+        squared = d_l * d_l + radial * radial + turn * turn
+        best = squared if best is None else np.minimum(best, squared)
+    assert best is not None
+    distance = np.sqrt(best) * np.float32(_LAB_SCALE)
+    if table:
+        index = (rgb >> 2).astype(np.intp)
+        return distance.reshape(64, 64, 64)[index[..., 0], index[..., 1], index[..., 2]]
+    return distance.reshape(rgb.shape[:2])
+
+
+def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL) -> np.ndarray:
+    """Place the leaf's outline where the colour has gone ``level`` of the way from the background to the leaf.
+
+    In a band around the outline, each pixel is compared with the mean colour
+    of the leaf just inside and of the background just outside (Gaussian
+    weighted, so both follow the light along the outline): a soft shadow
+    beside the leaf is the background there, a blurred edge is cut at
+    ``level``.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+    mask : (M, N) ndarray of bool
+    level : float, optional
+        Share of the local contrast, 0.5 is half-way.
+
+    Returns
+    -------
+    mask : (M, N) ndarray of bool
+    """
+    height, width = mask.shape
+    band = max(2, round(0.006 * max(height, width)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1,) * 2)
+    inner = cv2.erode(mask.astype(np.uint8), disc)
+    grown = cv2.dilate(mask.astype(np.uint8), disc)
+    image = rgb.astype(np.float32)
+    # The local means are smooth: computed on the image shrunk by about the band's width, then enlarged.
+    shrink = max(1, band // 2)
+    small_size = (max(1, width // shrink), max(1, height // shrink))
+    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    sigma = 3.0 * band / shrink
+
+    def local_mean(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        small_weight = cv2.resize(weight.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
+        weights = cv2.GaussianBlur(small_weight, (0, 0), sigma)
+        sums = cv2.GaussianBlur(small * small_weight[..., None], (0, 0), sigma)
+        mean = cv2.resize(sums / np.maximum(weights, 1e-6)[..., None], (width, height), interpolation=cv2.INTER_LINEAR)
+        return mean, cv2.resize(weights, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    leaf, leaf_weight = local_mean(inner)
+    background, background_weight = local_mean(1 - grown)
+    axis = leaf - background
+    contrast = (axis * axis).sum(axis=-1)
+    position = ((image - background) * axis).sum(axis=-1) / np.maximum(contrast, 1e-6)
+    where = (grown > 0) & (inner == 0) & (leaf_weight > 0.02) & (background_weight > 0.02) & (contrast > MIN_DISTANCE**2)
+    refined = mask.copy()
+    refined[where] = position[where] >= level
+    return refined
+
+
+def mask_doubts(mask: np.ndarray, distance: np.ndarray, threshold: float) -> list[str]:
+    """Reasons to doubt a leaf mask, for the user to check it.
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+        The leaf.
+    distance : (M, N) ndarray of float32
+        Distance of every pixel from the background.
+    threshold : float
+        The distance that separated leaf from background.
+
+    Returns
+    -------
+    doubts : list of str
+        Empty when the mask looks sound. The mask is doubtful when it runs
+        along two or more image borders (the background was probably taken
+        for the leaf), covers an implausible share of the frame (over 80% or
+        under 0.5%), or the leaf barely differs from its surroundings (the
+        median distance along the inside of its outline under 1.6 times the
+        threshold).
+    """
+    height, width = mask.shape
+    doubts = []
+    edge = max(1, round(0.005 * min(height, width)))
+    borders = sum(int(side.mean() > 0.1) for side in (mask[:edge].any(0), mask[-edge:].any(0), mask[:, :edge].any(1), mask[:, -edge:].any(1)))
+    if borders >= 2:
+        doubts.append(f"it runs along {borders} image borders")
+    share = float(mask.mean())
+    if share > 0.8 or share < 0.005:
+        doubts.append(f"it covers {share:.1%} of the frame")
+    inside = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if inside.any():
+        contrast = float(np.median(distance[inside])) / max(threshold, 1e-6)
+        if contrast < LOW_CONTRAST:
+            doubts.append(f"the leaf barely stands out from the background (edge contrast {contrast:.1f}x the threshold)")
+    return doubts
+
+
 def _is_rectangle(stats_area: int, contour: np.ndarray) -> bool:
     (_, _), (w, h), _ = cv2.minAreaRect(contour)
     return w * h > 0 and stats_area / (w * h) > 0.88
@@ -206,12 +441,19 @@ def leaf_mask(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Mask of the leaf in a photo.
 
+    Scans and evenly lit photos on a neutral background (white or grey paper)
+    take the fast path: :func:`background_distance` against the colours of the
+    border ring. Other photos (coloured card, uneven light) are first evened
+    out by :func:`light_field` (fitted to the ring, then to everything found to
+    be background), measured with the shadow-tolerant :func:`shadow_distance`,
+    and the leaf's outline is placed by :func:`refine_edges`.
+
     Parameters
     ----------
     rgb : (M, N, 3) ndarray of uint8
     fill_holes : bool, optional
         Fill every hole in the blade (small holes, highlights and pale veins,
-        are always filled).
+        are always filled; on coloured card, holes of the card's colour stay).
     petiole : bool, optional
         Keep the petiole (stalk); ``False`` cuts thin parts off the blade.
     name : str, optional
@@ -224,9 +466,10 @@ def leaf_mask(
     objects : (M, N) ndarray of bool
         Everything that is not background.
     distance : (M, N) ndarray of float32
-        From :func:`background_distance`.
+        Distance of every pixel from the background (RGB units).
     notes : list of str
-        What the user should know: the leaf touches the border, several leaves.
+        What the user should know: the leaf touches the border, several
+        leaves, and doubts about the mask (each starting with :data:`DOUBT`).
 
     Raises
     ------
@@ -234,15 +477,27 @@ def leaf_mask(
         Nothing stands out from the background.
     """
     height, width = rgb.shape[:2]
-    distance = background_distance(rgb)
-    # Otsu between background and objects: distances are capped first, so that
-    # a bright ruler or colour chart does not split the objects into two classes.
-    otsu = otsu_threshold(np.minimum(distance, DISTANCE_CAP))
-    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu)
-    objects = (distance > threshold).astype(np.uint8)
-    speck = max(1, round(min(height, width) / 300))
-    objects = cv2.morphologyEx(objects, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
-    objects = _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold))
+    ring = border_ring(height, width)
+    field = light_field(rgb, ring, degree=2)
+    colours = background_colours(rgb)
+    even = float(np.log(field.max(axis=(0, 1)) / field.min(axis=(0, 1))).max()) < EVEN_LIGHT
+    neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
+    if even and neutral:  # the fast path: scans, evenly lit paper
+        distance = background_distance(rgb, colours)
+        objects, threshold = _objects(distance)
+        flat, refined = rgb, False
+    else:
+        flat = flatten_light(rgb, field)
+        distance = shadow_distance(flat, background_colours(flat))
+        objects, threshold = _objects(distance)
+        # Fit the light again to everything that is background, not just the ring.
+        grow = max(3, round(0.02 * max(height, width)))
+        background = ~cv2.dilate(objects, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)).astype(bool)
+        if background.mean() > 0.05:
+            flat = flatten_light(rgb, light_field(rgb, background, degree=3 if background.mean() > 0.3 else 2))
+            distance = shadow_distance(flat, background_colours(flat))
+            objects, threshold = _objects(distance)
+        refined = True
     count, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=8)
     min_area = 0.002 * height * width
     candidates = []
@@ -271,7 +526,11 @@ def leaf_mask(
         for i in joining:
             mask |= labels == i
         joinable -= joining
-    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area)
+    if refined:
+        mask = refine_edges(flat, mask)
+        mask = _largest_part(mask) if mask.any() else labels == best
+    chromatic = not neutral
+    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, distance if chromatic and not fill_holes else None, 0.5 * threshold)
     if not petiole:
         mask = cut_petiole(mask)
     notes = []
@@ -280,7 +539,28 @@ def leaf_mask(
     others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.1 * best_area and not (mask & (labels == i)).any())
     if others:
         notes.append(f"{others + 1} leaves found: the largest is used")
+    notes += [DOUBT + doubt for doubt in mask_doubts(mask, distance, threshold)]
     return mask, objects.astype(bool), distance, notes
+
+
+def _objects(distance: np.ndarray) -> tuple[np.ndarray, float]:
+    """Everything that stands out from the background (uint8 0/1), and the threshold used.
+
+    Otsu between background and objects: distances are capped first, so that a
+    bright ruler or colour chart does not split the objects into two classes.
+    Specks are opened away; fainter pixels that touch an object join it.
+    """
+    height, width = distance.shape
+    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distance, DISTANCE_CAP)))
+    objects = (distance > threshold).astype(np.uint8)
+    speck = max(1, round(min(height, width) / 300))
+    objects = cv2.morphologyEx(objects, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
+    return _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)), threshold
+
+
+def _largest_part(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) if count > 2 else mask
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -324,8 +604,12 @@ def _largest_contour(mask: np.ndarray) -> np.ndarray:
     return max(contours, key=cv2.contourArea)
 
 
-def _fill_holes(mask: np.ndarray, max_area: float | None) -> np.ndarray:
-    """Fill holes of ``mask`` smaller than ``max_area`` pixels (all holes if None)."""
+def _fill_holes(mask: np.ndarray, max_area: float | None, distance: np.ndarray | None = None, background_below: float = 0.0) -> np.ndarray:
+    """Fill holes of ``mask`` smaller than ``max_area`` pixels (all holes if None).
+
+    With ``distance``, a hole whose median distance from the background is
+    under ``background_below`` is the card seen through the leaf and stays.
+    """
     inverse = (~mask).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(inverse, connectivity=4)
     height, width = mask.shape
@@ -335,15 +619,21 @@ def _fill_holes(mask: np.ndarray, max_area: float | None) -> np.ndarray:
         if x == 0 or y == 0 or x + w == width or y + h == height:
             continue  # the background around the leaf
         if max_area is None or area <= max_area:
-            filled |= labels == i
+            hole = labels == i
+            if distance is not None and area > 4 and np.median(distance[hole]) < background_below:
+                continue
+            filled |= hole
     return filled
 
 
 def cut_petiole(mask: np.ndarray) -> np.ndarray:
-    """Remove the petiole: parts much thinner than the blade.
+    """Remove the petiole: a long part much thinner than the blade.
 
     An opening with a disc of a third of the blade's greatest half-width
-    removes the stalk; the blade's own outline is then restored.
+    separates the blade; the blade's own outline is then restored. Of the
+    parts the opening removed, those thinner than 0.4 of the disc and at
+    least three times as long as they are wide (stalks) are cut; thicker or
+    stubby ones (lobes, a pointed tip, teeth) are kept.
 
     Parameters
     ----------
@@ -362,7 +652,17 @@ def cut_petiole(mask: np.ndarray) -> np.ndarray:
     _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     blade = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     grown = cv2.dilate(blade.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(radius * 1.2),) * 2)).astype(bool)
-    return mask & grown
+    kept = mask & grown
+    count, parts, part_stats, _ = cv2.connectedComponentsWithStats((mask & ~grown).astype(np.uint8), connectivity=8)
+    touching = cv2.dilate(kept.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    for i in range(1, count):
+        part = parts == i
+        if not touching[part].any():
+            continue
+        half_width = float(inside[part].max())
+        if half_width >= 0.4 * radius or part_stats[i, cv2.CC_STAT_AREA] < 3 * (2 * half_width) ** 2:
+            kept |= part
+    return kept
 
 
 def analyse_leaf(
