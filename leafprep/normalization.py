@@ -7,7 +7,8 @@ Digits follow MNIST's own recipe (LeCun et al. 1998), applied to the ink that
 2. if the pen was much thinner or thicker than MNIST's pens, redraw the
    skeleton with a pen of the nearest MNIST width (10th to 90th percentile of
    MNIST's stroke widths, relative to the digit's size), so thin ballpoints and
-   fat markers come out as thick as MNIST strokes;
+   fat markers come out as thick as MNIST strokes; a crop under 100 pixels
+   (MNIST's own 28x28) is already at its final scale and keeps its pen;
 3. optionally deskew (second moments);
 4. fit into a ``box`` x ``box`` square (``box = size * 20 / 28``) keeping the
    aspect ratio, shrinking with area averaging (anti-aliasing);
@@ -187,14 +188,15 @@ OVERSAMPLING = 6
 
 
 def _digit_image(
-    ink: np.ndarray, region: DigitRegion, threshold: float, size: int, deskew: bool, margin: float = MNIST_MARGIN
+    ink: np.ndarray, region: DigitRegion, threshold: float, size: int, deskew: bool, margin: float = MNIST_MARGIN, even: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     coverage = _coverage(ink, region, threshold)
     scale = OVERSAMPLING * box_size_for(size, margin) / max(region.box[2], region.box[3])
     if scale < 1.0:
         shape = (max(1, round(coverage.shape[1] * scale)), max(1, round(coverage.shape[0] * scale)))
         coverage = cv2.resize(coverage, shape, interpolation=cv2.INTER_AREA)
-    coverage = _even_strokes(coverage)
+    if even:
+        coverage = _even_strokes(coverage)
     return _finish(coverage, size, deskew, margin), coverage
 
 
@@ -308,7 +310,7 @@ def normalize_steps(
         return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes)
     found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     best = found.regions[0]
-    result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin)
+    result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin, even=not found.crop)
     notes.append(f"ink {'darker' if found.polarity == 'dark' else 'lighter'} than the paper")
     return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes)
 
@@ -459,7 +461,7 @@ def normalize_all(
     scale_y, scale_x = found.scale
     digits = []
     for region in _reading_order(_sheet_digits(found.regions)):
-        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew, margin)
+        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew, margin, even=not found.crop)
         x, y, w, h = region.box
         box = (int(round(x * scale_x)), int(round(y * scale_y)), int(round(w * scale_x)), int(round(h * scale_y)))
         digits.append(Digit(image, box))

@@ -34,6 +34,23 @@ def page_with_digit(
     return image
 
 
+def ruled(photo: np.ndarray, *, spacing: int, angle: float = 0.0, squared: bool = False, offset: int = 0, colour=(120, 150, 210)) -> np.ndarray:
+    """``photo`` on ruled (or squared) paper turned ``angle`` degrees, the lines under the ink.
+
+    The lines are ``spacing`` pixels apart, one through row ``offset`` at the
+    left edge; a positive ``angle`` makes them rise to the right.
+    """
+    height, width = photo.shape[:2]
+    paper = np.full_like(photo, 255)
+    slope = np.tan(np.radians(angle))
+    reach = int(abs(slope) * max(height, width)) + spacing
+    for y in range(offset - spacing * ((offset + reach) // spacing), height + reach, spacing):
+        cv2.line(paper, (0, y), (width - 1, int(round(y - slope * (width - 1)))), colour, 2, cv2.LINE_AA)
+    for x in range(-reach, width + reach, spacing) if squared else ():
+        cv2.line(paper, (x, 0), (int(round(x + slope * (height - 1))), height - 1), colour, 2, cv2.LINE_AA)
+    return np.minimum(photo, paper)
+
+
 def encode(image: np.ndarray | Image.Image, fmt: str, **params) -> bytes:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,7 +10,7 @@ from PIL import Image
 import leafprep
 from leafprep import ImageLoadError, NothingFoundError, ParameterError
 from leafprep.geometry import bounding_box, stroke_width
-from photos import SHARED, encode, page_with_digit
+from photos import SHARED, encode, page_with_digit, ruled
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -72,6 +73,19 @@ def test_normalize_ignores_ruled_lines():
     assert correlation(leafprep.normalize(lined), leafprep.normalize(page)) > 0.9
 
 
+@pytest.mark.parametrize("angle, squared", [(0.0, False), (2.5, False), (2.0, True)], ids=["level", "turned", "squared and turned"])
+def test_normalize_removes_ruled_lines_crossing_the_digit_and_keeps_its_bars(mnist_test, angle, squared):
+    from leafprep.synthetic import ink_on_paper
+
+    images, labels = mnist_test
+    for label in (0, 2, 4, 5, 7):  # a round digit, then digits with bars of their own
+        plain = ink_on_paper(images[np.flatnonzero(labels == label)[0]], scale=8)
+        foot = int(np.flatnonzero((plain < 128).any(axis=(1, 2)))[-1])
+        lined = ruled(plain, spacing=40, angle=angle, squared=squared, offset=foot)  # a line touches the foot of the digit
+        score = correlation(leafprep.normalize(lined), leafprep.normalize(plain))
+        assert score > 0.9, (label, score)
+
+
 def test_normalize_corrects_uneven_light_and_hard_shadow():
     page = page_with_digit(size=(300, 260), digit="3").astype(np.float32)
     shaded = page.copy()
@@ -88,6 +102,17 @@ def test_normalize_groups_broken_strokes_into_one_digit():
     rows = np.flatnonzero((page < 128).any(axis=(1, 2)))
     broken[rows[0] + (rows[-1] - rows[0]) // 4 : rows[0] + (rows[-1] - rows[0]) // 4 + 6] = (235, 235, 230)
     assert correlation(leafprep.normalize(broken), whole) > 0.85
+
+
+def test_normalize_leaves_out_a_dot_near_the_digit():
+    page = page_with_digit(size=(300, 260), digit="3")
+    rows = np.flatnonzero((page < 128).any(axis=(1, 2)))
+    cols = np.flatnonzero((page < 128).any(axis=(0, 2)))
+    height = rows[-1] - rows[0]
+    dotted = page.copy()
+    centre = (int(cols.mean()), int(rows[0] - 0.25 * height))  # a dot above the 3 turns it into a 5
+    cv2.circle(dotted, centre, int(0.06 * height), (25, 25, 30), -1)
+    assert correlation(leafprep.normalize(dotted), leafprep.normalize(page)) > 0.95
 
 
 def test_normalize_ignores_specks_and_page_edge():
@@ -111,6 +136,41 @@ def test_normalize_finds_small_digit_in_large_photo():
     out = leafprep.normalize(encode(page, "JPEG", quality=90))
     alone = leafprep.normalize(page_with_digit(size=(120, 100), paper=(225, 225, 225)))
     assert correlation(out, alone) > 0.9
+
+
+def test_normalize_finds_small_digit_in_wide_margin_of_large_photo(mnist_test):
+    from leafprep.synthetic import ink_on_paper
+
+    images, labels = mnist_test
+    seven = images[np.flatnonzero(labels == 7)[0]]
+    photo = np.full((3080, 4060, 3), 240, np.uint8)
+    photo[1500:1556, 2000:2056] = ink_on_paper(seven, scale=2, margin=0.0)  # 56x56, the 7 itself about 40 pixels tall
+    out = leafprep.normalize(encode(photo, "JPEG", quality=90))
+    assert correlation(out, seven / 255.0) > 0.8
+
+
+def crop_of(digit: np.ndarray, form: str) -> np.ndarray:
+    """An MNIST digit as a small photo: 28x28 dark on white, 28x28 as MNIST has it, or a 60x80 crop of it on paper."""
+    from leafprep.synthetic import ink_on_paper
+
+    if form == "dark on white":
+        return 255 - digit
+    if form == "white on black":
+        return digit
+    return np.pad(ink_on_paper(digit, scale=2, margin=0.0), ((12, 12), (2, 2), (0, 0)), constant_values=240)
+
+
+@pytest.mark.parametrize("form", ["dark on white", "white on black", "60x80 crop"])
+def test_normalize_keeps_digit_of_small_photo_as_it_is(mnist_test, form):
+    images, _ = mnist_test
+    scores, lost = [], []
+    for digit in images[:30]:
+        out = leafprep.normalize(crop_of(digit, form))
+        scores.append(correlation(out, digit / 255.0))
+        near = cv2.dilate(out, np.ones((3, 3), np.uint8))  # allow a shift of a pixel
+        lost.append(float(np.mean(near[digit > 127] < 0.25)))
+    assert np.mean(scores) > 0.93 and min(scores) > 0.8, np.round(scores, 2)
+    assert max(lost) < 0.05, np.round(lost, 2)  # no stroke lost
 
 
 @pytest.mark.parametrize(

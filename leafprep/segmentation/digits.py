@@ -5,15 +5,20 @@ The digit recipe, on an upright RGB photo:
 1. :func:`ink_map` models the paper instead of assuming a white one: a grey
    morphological closing (for dark ink) or opening (for light ink) with a square
    larger than any pen stroke removes the strokes and keeps the paper with its
-   shadows, so ``(paper - pixel) / paper`` (``(pixel - paper) / pixel`` for
-   light ink) in the channel where the ink differs most is the ink's contrast,
-   whatever the paper colour, ink colour or light. The polarity comes from the
-   grey levels minus their local median: the ink lies on one side of it.
+   shadows, so ``(paper - pixel) / paper`` (``(pixel - paper) / brightest ink
+   around`` for light ink) in the channel where the ink differs most is the
+   ink's contrast, whatever the paper colour, ink colour or light. The polarity
+   comes from the grey levels minus their local median: the ink lies on one side
+   of it. A crop of one digit (both sides under :data:`CROP_SIDE`, such as
+   MNIST's own 28x28) is enlarged first and its paper modelled with a square of
+   half its short side, as the digit fills it.
 2. :func:`ink_mask` thresholds the contrast above the noise of the paper
    (median + 8 robust standard deviations, at least Otsu's threshold between
-   faint and strong marks) and removes ruled lines and specks.
+   faint and strong marks) and removes ruled lines, level or tilted up to
+   :data:`MAX_TILT` degrees.
 3. :func:`find_digits` groups the connected components into digits (parts that
-   overlap in x and lie close in y, or touch when dilated) and scores them.
+   overlap in x and lie close in y, or touch when dilated; a speck joins only
+   what it touches) and scores them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,20 @@ __all__ = ["ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digit
 
 # Marks with less contrast than this are never ink.
 MIN_CONTRAST = 0.12
+
+#: A photo with both sides under this many pixels is a crop of one digit (MNIST's
+#: own 28x28, a cut-out): the digit fills it and its pen is already at its final scale.
+CROP_SIDE = 100
+
+# A crop is enlarged to this long side before segmentation, so that its strokes
+# are several pixels wide for the masks, the rules below and the skeleton.
+CROP_WORK_SIDE = 300
+
+# Groups of ink smaller than this (working-image pixels) are dust, not digits.
+MIN_DIGIT_SIDE = 8
+
+#: Ruled lines are looked for up to this tilt, in degrees: paper photographed askew.
+MAX_TILT = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,7 @@ def detect_polarity(rgb: np.ndarray) -> str:
     return "dark" if darker >= lighter else "light"
 
 
-def ink_map(rgb: np.ndarray, *, polarity: str = "auto") -> tuple[np.ndarray, str]:
+def ink_map(rgb: np.ndarray, *, polarity: str = "auto", paper_side: int | None = None) -> tuple[np.ndarray, str]:
     """Contrast of every pixel against the paper around it.
 
     Parameters
@@ -112,6 +131,11 @@ def ink_map(rgb: np.ndarray, *, polarity: str = "auto") -> tuple[np.ndarray, str
     polarity : {"auto", "dark", "light"}, optional
         Whether the ink is darker or lighter than its background; ``"auto"``
         decides with :func:`detect_polarity`.
+    paper_side : int, optional
+        Side in pixels of the square that models the paper; it must be wider
+        than any stroke. 1/8 of the photo's long side by default, enough for a
+        digit up to about half the photo's size; a crop that the digit fills
+        needs more.
 
     Returns
     -------
@@ -126,16 +150,17 @@ def ink_map(rgb: np.ndarray, *, polarity: str = "auto") -> tuple[np.ndarray, str
     if polarity not in ("dark", "light"):
         raise ParameterError("polarity", f"polarity must be one of {{'auto', 'dark', 'light'}}, got {polarity!r}")
     height, width = rgb.shape[:2]
-    k = odd(max(height, width) / 8.0)
+    k = odd(paper_side or max(height, width) / 8.0)
     image = rgb.astype(np.float32)
     if polarity == "dark":
         paper = _paper(rgb, cv2.MORPH_CLOSE, k)
         contrast = (paper - image) / np.maximum(paper, 24.0)
     else:
         paper = _paper(rgb, cv2.MORPH_OPEN, k)
-        # The light's strength cancels out; the floor keeps sensor noise on a dark
-        # board from turning into contrast.
-        contrast = (image - paper) / np.maximum(image, 80.0)
+        # Relative to the brightest ink around, the light's strength cancels out;
+        # the floor keeps sensor noise on a dark board from turning into contrast.
+        brightest = _paper(rgb, cv2.MORPH_DILATE, k)
+        contrast = (image - paper) / np.maximum(brightest, 80.0)
     # A channel in which bright features (coloured rulings) are denser than the
     # kernel gets a biased paper estimate: remove each channel's typical offset.
     offsets = np.median(contrast.reshape(-1, 3)[:: max(1, contrast.size // 3 // 100_000)], axis=0).astype(np.float32)
@@ -172,27 +197,85 @@ def ink_threshold(ink: np.ndarray) -> float:
     return max(noise, 0.5 * float(otsu) / 255.0)
 
 
+def _ruling_tilt(faint: np.ndarray) -> float:
+    """Tilt in degrees of the ruled lines of ``faint`` (positive: rising to the right).
+
+    The marks (a sample of them) are projected across lines turned every half
+    degree, then every twentieth of a degree around the best: the pixels of a
+    ruled line all fall into one row at its own tilt, where the projection is
+    at its sharpest. Ruled paper has two lines or more: if fewer rows than that
+    hold 60% of the width, the tilt is 0.
+    """
+    width = faint.shape[1]
+    points = cv2.findNonZero(faint)
+    if points is None or len(points) < 1.2 * width:
+        return 0.0
+    step = max(1, len(points) // 10_000)
+    xs, ys = points.reshape(-1, 2)[::step].T.astype(np.float32)
+
+    def sharpest(angles: np.ndarray, bin_size: float) -> tuple[float, np.ndarray]:
+        turn = np.radians(angles).astype(np.float32)[:, None]
+        rows = np.floor((ys * np.cos(turn) + xs * np.sin(turn)) / bin_size).astype(np.int64)
+        rows -= rows.min(axis=1, keepdims=True)
+        bins = int(rows.max()) + 1
+        rows += bins * np.arange(len(angles))[:, None]  # one histogram per angle, side by side
+        counts = np.bincount(rows.ravel(), minlength=bins * len(angles)).reshape(len(angles), bins) * step
+        best = int(np.argmax(np.square(counts, dtype=np.float64).sum(axis=1)))
+        return float(angles[best]), counts[best]
+
+    def lines(counts: np.ndarray, length: float) -> int:
+        # Above the floor that upright lines (squared paper) give every row; neighbouring rows are one thick line.
+        rows = np.flatnonzero(counts - np.median(counts) >= length)
+        return int(rows.size and 1 + np.count_nonzero(np.diff(rows) > 1))
+
+    coarse, counts = sharpest(np.arange(-MAX_TILT, MAX_TILT + 0.25, 0.5), 4.0)
+    if lines(counts, 0.3 * width) < 2:
+        return 0.0
+    tilt, counts = sharpest(coarse + np.arange(-0.5, 0.525, 0.05), 1.0)
+    return tilt if lines(counts, 0.6 * width) >= 2 else 0.0
+
+
+def _thin_runs(faint: np.ndarray, length: int, thickness: float) -> np.ndarray:
+    """Level runs of ``faint`` at least ``length`` pixels long and at most ``thickness`` thick."""
+    lines = np.zeros_like(faint)
+    if length < 24 or np.count_nonzero(faint, axis=1).max() < length:
+        return lines  # no row holds enough ink for a line
+    runs = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    thin = stats[:, cv2.CC_STAT_AREA] / np.maximum(stats[:, cv2.CC_STAT_WIDTH], 1) <= thickness
+    thin[0] = False  # the background
+    return thin.astype(np.uint8)[labels]
+
+
+def _level_runs(faint: np.ndarray, tilt: float, length: int, thickness: float) -> np.ndarray:
+    """:func:`_thin_runs` of ``faint`` sheared so that lines of ``tilt`` degrees lie level, sheared back."""
+    if abs(tilt) < 0.05:
+        return _thin_runs(faint, length, thickness)
+    height, width = faint.shape
+    slope = float(np.tan(np.radians(tilt)))
+    pad = int(np.ceil(abs(slope) * width))
+    shear = np.array([[1.0, 0.0, 0.0], [slope, 1.0, pad if slope < 0 else 0.0]])  # y' = y + slope * x
+    level = cv2.warpAffine(faint, shear, (width, height + pad), flags=cv2.INTER_NEAREST)
+    runs = _thin_runs(level, length, thickness)
+    return cv2.warpAffine(runs, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+
+
 def _remove_ruled_lines(mask: np.ndarray, faint: np.ndarray) -> np.ndarray:
     """Remove thin straight lines that run across the image (ruled or squared paper).
 
-    A line is a horizontal run at least 60% of the image's width long (a
-    vertical one, 80% of its height) and at most 2.5% of it thick, found in
-    ``faint``, a mask at a lower threshold where the lines are unbroken; a
-    digit's stroke is never that long and thin at once.
+    A line is a run at least 60% of the image's width long (an upright one,
+    80% of its height) and at most 2.5% of it thick, found in ``faint``, a mask
+    at a lower threshold where the lines are unbroken, along the tilt of the
+    paper (:func:`_ruling_tilt`); a digit's stroke is never that long and thin
+    at once. The strokes the lines ran through are mended.
     """
     height, width = mask.shape
-    lines = np.zeros_like(mask)
-    for axis, extent, length in ((1, width, 0.6), (0, height, 0.8)):
-        if extent < 40 or np.count_nonzero(faint, axis=axis).max() < length * extent:
-            continue  # no row (column) holds enough ink for a line
-        shape = (int(length * width), 1) if axis == 1 else (1, int(length * height))
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
-        runs = cv2.morphologyEx(faint, cv2.MORPH_OPEN, kernel)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-        for i in range(1, count):
-            length = max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT])
-            if stats[i, cv2.CC_STAT_AREA] / length <= max(3.0, 0.025 * extent):
-                lines[labels == i] = 1
+    tilt = _ruling_tilt(faint)
+    lines = _level_runs(faint, tilt, int(0.6 * width), max(3.0, 0.025 * width))
+    if tilt or np.count_nonzero(faint, axis=0).max() >= 0.8 * height:
+        # Upright lines are level ones of the transposed image, where the paper's tilt is reversed.
+        upright = _level_runs(np.ascontiguousarray(faint.T), -tilt, int(0.8 * height), max(3.0, 0.025 * height))
+        lines |= upright.T
     if not lines.any():
         return mask
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
@@ -223,8 +306,12 @@ def ink_mask(ink: np.ndarray, threshold: float | None = None) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _group_components(stats: np.ndarray, keep: list[int], gap: float) -> list[list[int]]:
-    """Union components whose boxes overlap in x and lie close in y, or nearly touch."""
+def _group_components(stats: np.ndarray, keep: list[int], gap: float, speck: float) -> list[list[int]]:
+    """Union components whose boxes overlap in x and lie close in y, or nearly touch.
+
+    A speck (a part whose longer side is under ``speck``) joins only a part it
+    nearly touches: a dot a little way above a 3 is not the bar of a 5.
+    """
     parent = {i: i for i in keep}
 
     def find(i: int) -> int:
@@ -240,7 +327,7 @@ def _group_components(stats: np.ndarray, keep: list[int], gap: float) -> list[li
             x_overlap = min(ax + aw, bx + bw) - max(ax, bx)
             y_gap = max(ay, by) - min(ay + ah, by + bh)
             x_gap = -x_overlap
-            stacked = x_overlap >= 0.5 * min(aw, bw) and y_gap <= 0.6 * max(ah, bh)
+            stacked = x_overlap >= 0.5 * min(aw, bw) and y_gap <= 0.6 * max(ah, bh) and min(max(aw, ah), max(bw, bh)) >= speck
             touching = x_gap <= gap and y_gap <= gap
             if stacked or touching:
                 parent[find(a)] = find(b)
@@ -264,7 +351,9 @@ def find_digits(ink: np.ndarray, mask: np.ndarray) -> list[DigitRegion]:
     -------
     regions : list of DigitRegion
         Sorted by decreasing score.  Specks (parts under 1/20 of the largest
-        part's size) and long thin lines are left out.
+        part's size), dust (groups under :data:`MIN_DIGIT_SIDE` pixels) and long
+        thin lines are left out; a part under 1/5 of the largest one joins a
+        digit only if it nearly touches it.
     """
     height, width = mask.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -287,7 +376,8 @@ def find_digits(ink: np.ndarray, mask: np.ndarray) -> list[DigitRegion]:
     gap = max(2.0, 0.08 * biggest)
     regions = []
     lut_base = np.zeros(count, dtype=bool)
-    for group in _group_components(stats, keep, gap):
+    speck = 0.2 * max(sizes[i - 1] for i in keep)  # of the largest part that may be a digit
+    for group in _group_components(stats, keep, gap, speck):
         x0 = min(stats[i, 0] for i in group)
         y0 = min(stats[i, 1] for i in group)
         x1 = max(stats[i, 0] + stats[i, 2] for i in group)
@@ -300,7 +390,7 @@ def find_digits(ink: np.ndarray, mask: np.ndarray) -> list[DigitRegion]:
         centrality = 1.0 - 0.6 * min(1.0, 2.0 * float(np.hypot(cx - 0.5, cy - 0.5)))
         border = x0 <= 0 or y0 <= 0 or x1 >= width or y1 >= height
         w, h = x1 - x0, y1 - y0
-        if max(w, h) < max(6.0, 0.015 * max(height, width)):
+        if max(w, h) < MIN_DIGIT_SIDE:
             continue  # dust, JPEG noise
         # Digits are upright-ish blobs; page edges and stray strokes are not.
         shape = 1.0 if h >= 0.5 * w else 0.4
@@ -321,13 +411,28 @@ class DigitAnalysis:
     regions: list[DigitRegion]  # best first, never empty
     polarity: str
     scale: tuple[float, float]  # (y, x) factors from working to full-size pixels
+    crop: bool  # a photo under CROP_SIDE pixels: one digit at its final scale
+
+
+def _enlarged(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` enlarged (bilinear) so that its long side is :data:`CROP_WORK_SIDE`."""
+    height, width = rgb.shape[:2]
+    scale = CROP_WORK_SIDE / max(height, width)
+    return cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
 
 
 def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> DigitAnalysis:
-    """Load ``source`` and find its digits; raise :class:`NothingFoundError` if there are none."""
+    """Load ``source`` and find its digits; raise :class:`NothingFoundError` if there are none.
+
+    A crop (both sides under :data:`CROP_SIDE`) is enlarged first, and its paper
+    is modelled with a square of half its short side, as the digit fills it.
+    """
     loaded = _load(source, max_pixels=max_pixels, min_side=min_side)
     work = working_image(loaded.rgb)
-    ink, polarity = ink_map(work)
+    crop = max(work.shape[:2]) < CROP_SIDE
+    if crop:
+        work = _enlarged(work)
+    ink, polarity = ink_map(work, paper_side=min(work.shape[:2]) // 2 if crop else None)
     threshold = ink_threshold(ink)
     mask = ink_mask(ink, threshold)
     regions = find_digits(ink, mask)
@@ -338,4 +443,4 @@ def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> Di
             "photograph the digit closer, in even light",
         )
     scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
-    return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale)
+    return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale, crop)
