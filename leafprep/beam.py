@@ -115,13 +115,15 @@ def _remote_items(source: str) -> tuple[list[Item], list[str]]:
 # -- work done by Beam's workers ------------------------------------------------------------------
 
 
-def _first_pass(task: tuple[int, str | None, bytes | None], options: BuildOptions) -> tuple[int, str, str, int | None, bytes | None, bytes | None]:
-    """(index, sha256, reason, difference hash, normalised picture, IDX pixels) of one input."""
+def _first_pass(
+    task: tuple[int, str | None, bytes | None], options: BuildOptions
+) -> tuple[int, str, str, int | None, bytes | None, str, bytes | None]:
+    """(index, sha256, reason, difference hash, normalised picture, warnings, IDX pixels) of one input."""
     from .build import _first_pass as local_first_pass
 
     index, path, pixels = task
     if pixels is not None:  # an IDX example: normalised while writing, as in the local build
-        return index, hashlib.sha256(pixels).hexdigest(), "", None, None, pixels
+        return index, hashlib.sha256(pixels).hexdigest(), "", None, None, "", pixels
     assert path is not None
     if not _remote(path):  # the local build's own reading (its messages for links, permissions...)
         return (index, *local_first_pass((path, options)), None)
@@ -131,7 +133,7 @@ def _first_pass(task: tuple[int, str | None, bytes | None], options: BuildOption
         with FileSystems.open(path, compression_type="uncompressed") as handle:
             data = handle.read()
     except Exception as exc:  # missing, unreadable: rejected, as locally
-        return index, "", f"cannot be read: {exc}", None, None, None
+        return index, "", f"cannot be read: {exc}", None, None, "", None
     return (index, *first_pass_data(data, options), None)
 
 
@@ -306,7 +308,7 @@ def build_with_beam(
             first = pipeline | "inputs" >> beam.Create(tasks) | "first pass" >> beam.Map(_first_pass, options)
             _ = (
                 first
-                | "facts" >> beam.Map(lambda r: json.dumps([r[0], r[1], r[2], r[3]]))
+                | "facts" >> beam.Map(lambda r: json.dumps([r[0], r[1], r[2], r[3], r[5]]))
                 | "write facts" >> beam.io.WriteToText(_join(work, "facts"), file_name_suffix=".jsonl")
             )
             _ = (
@@ -316,8 +318,8 @@ def build_with_beam(
             )
         perceptual: dict[int, int] = {}
         for line in _read_lines(_join(work, "facts-*")):
-            index, sha, reason, dhash = json.loads(line)
-            items[index].sha256 = sha
+            index, sha, reason, dhash, notes = json.loads(line)
+            items[index].sha256, items[index].warnings = sha, notes
             if reason:
                 items[index].status, items[index].reason = "rejected", reason
             if dhash is not None:
@@ -383,8 +385,8 @@ def _clear(work: str) -> None:
         os.rmdir(work)
 
 
-def _spill_record(result: tuple[int, str, str, int | None, bytes | None, bytes | None]) -> Iterator[bytes]:
-    index, _, _, _, picture, pixels = result
+def _spill_record(result: tuple[int, str, str, int | None, bytes | None, str, bytes | None]) -> Iterator[bytes]:
+    index, _, _, _, picture, _, pixels = result
     if picture is not None:
         yield index.to_bytes(8, "big") + b"N" + picture
     elif pixels is not None:

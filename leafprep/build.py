@@ -5,7 +5,7 @@ The output folder holds::
     train-00000-of-00002.tfrecord ...   shards (schema: :mod:`leafprep.records`)
     labels.txt                          class names, one a line, natural order
     dataset_info.json                   counts, shape, pixel mean/std, options, checksums
-    manifest.csv                        one row per input: written, rejected (why) or duplicate
+    manifest.csv                        one row per input: written, rejected (why) or duplicate; its warnings (doubtful mask)
     _COMPLETE                           written last
 
 How it works, in order:
@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .errors import LeafprepError, ParameterError, printable
+from .errors import DOUBT, LeafprepError, LeafprepWarning, ParameterError, printable
 from .inputs import natural_key
 from .records import COMPLETE_FILE, INFO_FILE, file_sha256, serialize_example, shard_name
 
@@ -121,6 +121,7 @@ class Item:
     sha256: str = ""
     status: str = ""
     reason: str = ""
+    warnings: str = ""  # what leafprep warned of the input ("; "-joined): a doubtful mask, a leaf cut by the border
     shard: str = ""
     spilled: int = -1  # offset of the normalised picture in the build's spill file
 
@@ -348,24 +349,28 @@ def _as_is(source: np.ndarray, options: BuildOptions) -> np.ndarray:
     return image.astype(np.float32) / 255.0
 
 
-def _normalise(rgb: np.ndarray, options: BuildOptions) -> np.ndarray:
-    """One decoded picture as the build writes it: float32 in [0, 1]."""
+def _normalise(rgb: np.ndarray, options: BuildOptions) -> tuple[np.ndarray, str]:
+    """One decoded picture as the build writes it (float32 in [0, 1]), and what leafprep warned of it ("; "-joined)."""
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore")
+        warnings.simplefilter("always", LeafprepWarning)
         if options.kind == "none":
-            return _as_is(rgb, options)
-        from .normalization import normalize
+            image = _as_is(rgb, options)
+        else:
+            from .normalization import normalize
 
-        return normalize(rgb, options.kind, options.size, mode=options.mode)
+            image = normalize(rgb, options.kind, options.size, mode=options.mode)
+    return image, "; ".join(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning)))
 
 
-def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, bytes | None]:
-    """Read, hash, decode (once) and normalise one file: (sha256, why rejected, difference hash, picture bytes).
+def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, bytes | None, str]:
+    """Read, hash, decode (once) and normalise one file: (sha256, why rejected, difference hash, picture bytes, warnings).
 
     The picture is the normalised image as uint8 bytes, or None when the file
-    is rejected (the reason says why).
+    is rejected (the reason says why); the warnings are what leafprep warned
+    of the file (a doubtful mask, a leaf cut by the border), "; "-joined.
     """
     from .loading import _read_bytes
 
@@ -374,11 +379,11 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
         data = _read_bytes(Path(path), path)
     except LeafprepError as exc:
         vanished = exc.reason == "no such file" and not os.path.lexists(path)
-        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None
+        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None, ""
     return first_pass_data(data, options)
 
 
-def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int | None, bytes | None]:
+def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int | None, bytes | None, str]:
     """:func:`_first_pass` on a file's bytes (the Beam build reads them through Beam's filesystems)."""
     import cv2
 
@@ -386,19 +391,19 @@ def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int |
     from .normalization import decode_min_side
 
     if not data:
-        return "", "the file is empty (0 bytes)", None, None  # as the local reader says it
+        return "", "the file is empty (0 bytes)", None, None, ""  # as the local reader says it
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
         min_side = None if options.kind == "none" else decode_min_side(options.kind, options.size)
         rgb = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side).rgb
         dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
-        image = _normalise(rgb, options)
+        image, notes = _normalise(rgb, options)
     except LeafprepError as exc:
-        return sha, exc.reason, dhash, None
+        return sha, exc.reason, dhash, None, ""
     except Exception as exc:  # a bug on one input must not stop the build
-        return sha, f"internal error {type(exc).__name__}: {exc}", dhash, None
-    return sha, "", dhash, _to_uint8(image).tobytes()
+        return sha, f"internal error {type(exc).__name__}: {exc}", dhash, None, ""
+    return sha, "", dhash, _to_uint8(image).tobytes(), notes
 
 
 def _small_gray(gray: np.ndarray, side: int = 96) -> np.ndarray:
@@ -453,7 +458,7 @@ def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | No
         if options.kind == "none" and source.shape == (options.size,) * 2 and options.mode != "rgb" and not augmenting:
             return source[:, :, None], "", []  # at the right size already: nothing to do
         try:
-            image = _normalise(source, options)
+            image, _ = _normalise(source, options)
         except LeafprepError as exc:
             return None, exc.reason, []
         except Exception as exc:  # a bug on one input must not stop the build
@@ -542,9 +547,9 @@ def _first_pass_all(items: list[Item], options: BuildOptions, workers: _Workers,
     perceptual: dict[int, int] = {}
     with open(spill, "wb") as handle:
         results = workers.map(_first_pass, [(path, options) for _, path in files])
-        for done, ((index, _), (sha, error, dhash, picture)) in enumerate(zip(files, results, strict=True), 1):
+        for done, ((index, _), (sha, error, dhash, picture, notes)) in enumerate(zip(files, results, strict=True), 1):
             item = items[index]
-            item.sha256 = sha
+            item.sha256, item.warnings = sha, notes
             if error:
                 item.status, item.reason = "rejected", error
             if dhash is not None:
@@ -756,16 +761,20 @@ def _finish(
         "splits": {split: {"examples": sum(counts[split].values()), "per_class": {name: counts[split][name] for name in labels}} for split in plans},
         "train_pixel_mean": mean,
         "train_pixel_std": std,
-        "inputs": {"found": len(items), **{status: statuses[status] for status in ("written", "rejected", "duplicate")}},
+        "inputs": {
+            "found": len(items),
+            **{status: statuses[status] for status in ("written", "rejected", "duplicate")},
+            "doubtful": sum(1 for item in items if item.status == "written" and DOUBT in item.warnings),
+        },
         "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
         "shards": shards,
     }
     write("labels.txt", "".join(f"{name}\n" for name in labels))
     table = io.StringIO(newline="")
     rows = csv.writer(table)
-    rows.writerow(["source", "label", "split", "status", "reason", "shard", "sha256"])
+    rows.writerow(["source", "label", "split", "status", "reason", "shard", "sha256", "warnings"])
     for item in items:
-        rows.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256])
+        rows.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256, item.warnings])
     write("manifest.csv", table.getvalue())
     write(INFO_FILE, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     write(COMPLETE_FILE, "complete\n")  # last: the dataset is whole

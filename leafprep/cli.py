@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ._version import __version__
-from .errors import LeafprepError, LeafprepWarning, printable
+from .errors import DOUBT, LeafprepError, LeafprepWarning, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -388,7 +388,12 @@ def segment(
             chosen = segmentation.detect_kind(photo)
             err_console.print(f"{printable(str(item.path))}: kind=auto chose {chosen}", markup=False, highlight=False)
         source = item.path if photo is None else photo
-        mask = segmentation.segment(source, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LeafprepWarning)
+            mask = segmentation.segment(source, chosen, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
+        notes = [w.message for w in caught if isinstance(w.message, LeafprepWarning)]
+        for note in notes:  # on to the batch, which lists them
+            warnings.warn(note, stacklevel=1)
         target = outputs.path(item)
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask.astype("uint8") * 255).save(target, format="PNG")
@@ -397,7 +402,8 @@ def segment(
 
             picture = overlays.path(item)
             picture.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(outline(photo, mask)).save(picture, format="PNG")
+            doubts = [note.message.removeprefix(DOUBT) for note in notes if note.message.startswith(DOUBT)]
+            Image.fromarray(outline(photo, mask, doubts=doubts)).save(picture, format="PNG")
 
     _run(batch, inputs, work)
     code = batch.report("Segmented")
@@ -502,7 +508,8 @@ def build(
 ) -> None:
     """Build train/validation/test TFRecord shards from a folder of photos, a CSV or MNIST's IDX files.
 
-    Every input is listed in manifest.csv: written, rejected (with the reason) or duplicate.
+    Every input is listed in manifest.csv: written, rejected (with the reason) or duplicate,
+    with what leafprep warned of it (a doubtful mask, a leaf cut by the border).
     With --runner beam the same dataset (byte for byte) is built by Apache Beam:
     on this machine by Beam's DirectRunner, or on Dataflow, Flink or Spark
     with --beam-option runner=... and that runner's options; SOURCE and --out
@@ -602,6 +609,15 @@ def _print_build_summary(report: Any) -> None:
     for item in report.items:
         if item.status == "rejected":
             err_console.print(f"  rejected {printable(item.source)}: {item.reason}", markup=False, highlight=False)
+    warned = [item for item in report.items if item.status == "written" and item.warnings]
+    if warned:
+        doubtful = found.get("doubtful", 0)
+        err_console.print(
+            f"[yellow]{len(warned)} written input(s) with warnings, {doubtful} of them with a doubtful mask[/yellow] "
+            "(check them: the 'warnings' column of manifest.csv lists each)"
+        )
+        for item in warned:
+            err_console.print(f"  warning {printable(item.source)}: {item.warnings}", markup=False, highlight=False)
 
 
 @app.command()

@@ -75,6 +75,10 @@ class ParameterError(LeafprepError, ValueError):
     """An argument is outside the values a function accepts."""
 
 
+#: Warnings that doubt an object's mask start with this (``build`` counts them as doubtful inputs).
+DOUBT = "doubtful mask: "
+
+
 class LeafprepWarning(UserWarning):
     """Something the user should know about an input that was still processed.
 

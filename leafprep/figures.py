@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import DOUBT
 from .normalization import Steps
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,8 +78,14 @@ def steps_figure(steps: Steps, title: str = "") -> Figure:
             ax.imshow(image, interpolation="nearest")
         ax.set_title(label, fontsize=10)
         ax.set_axis_off()
-    if title:
-        figure.suptitle("; ".join([title, *steps.notes]), fontsize=10)
+    doubts = [note for note in steps.notes if note.startswith(DOUBT)]
+    warning_colour = tuple(c / 255 for c in DOUBT_COLOUR)
+    if doubts:  # shown even without a title: the user should check this mask
+        axes[2].set_title("mask: DOUBTFUL", fontsize=10, color=warning_colour)
+        for side in axes[2].spines.values():
+            side.set_visible(True)
+    if title or doubts:
+        figure.suptitle("; ".join([t for t in (title, *steps.notes) if t]), fontsize=10, color=warning_colour if doubts else "black")
     return figure
 
 
@@ -144,7 +151,7 @@ def contact_sheet(entries: list[tuple[str, np.ndarray | None, np.ndarray]], *, t
     return sheet
 
 
-def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
+def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 255), *, doubts: list[str] | None = None) -> np.ndarray:
     """The photo with the outline of ``mask`` drawn on it, and the outside dimmed.
 
     Parameters
@@ -153,6 +160,9 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     mask : (M, N) ndarray of bool
     colour : tuple of int, optional
         RGB colour of the outline.
+    doubts : list of str, optional
+        Why the mask is doubtful (see :func:`leafprep.segmentation.mask_doubts`):
+        the outline is then drawn in orange, with a banner saying why.
 
     Returns
     -------
@@ -163,8 +173,21 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     picture = photo.copy()
     picture[~mask] = (picture[~mask] * 0.45).astype(np.uint8)
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(picture, contours, -1, colour, max(1, round(max(mask.shape) / 400)), cv2.LINE_AA)
+    thickness = max(1, round(max(mask.shape) / 400))
+    cv2.drawContours(picture, contours, -1, DOUBT_COLOUR if doubts else colour, thickness, cv2.LINE_AA)
+    if doubts:
+        scale = max(0.4, picture.shape[1] / 1400)
+        lines = ["doubtful mask: " + doubt for doubt in doubts]
+        height = round(26 * scale) + 4
+        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(lines) + 4), (0, 0, 0), -1)
+        for row, text in enumerate(lines):
+            weight = max(1, round(scale * 1.5))
+            cv2.putText(picture, text, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
     return picture
+
+
+#: Colour (RGB) of a doubtful mask's outline and banner.
+DOUBT_COLOUR = (255, 150, 0)
 
 
 def class_sheet(samples: dict[str, list[np.ndarray]], counts: dict[str, int], *, tile: int = 48) -> np.ndarray:

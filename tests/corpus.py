@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -137,11 +138,15 @@ def _several_leaves(rng_seed: int) -> Callable[[np.ndarray], bytes]:
         from leafprep.synthetic import leaf_photo
 
         first, _ = leaf_photo("ovata", np.random.default_rng(rng_seed), background="card")
-        second, _ = leaf_photo("ovata", np.random.default_rng(rng_seed + 1), background="card")
-        height = min(first.shape[0], second.shape[0])
-        small = second[40 : height - 40 : 2, 40:-40:2]
+        second, leaf = leaf_photo("ovata", np.random.default_rng(rng_seed + 1), background="card")
+        ys, xs = np.nonzero(leaf)
+        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        size = (round((xs.max() + 1 - xs.min()) / 2.5), round((ys.max() + 1 - ys.min()) / 2.5))
+        small = cv2.resize(second[box], size, interpolation=cv2.INTER_AREA)
+        small_leaf = cv2.resize(leaf[box].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
         both = first.copy()
-        both[10 : 10 + small.shape[0], 10 : 10 + small.shape[1]] = small
+        corner = both[8 : 8 + size[1], 8 : 8 + size[0]]
+        corner[small_leaf] = small[small_leaf]  # a second, smaller leaf on the same card, clear of the first
         return encode(both, "PNG")
 
     return produce

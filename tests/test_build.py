@@ -80,7 +80,7 @@ def test_build_writes_shards_labels_manifest_and_info(digit_folder, tmp_path):
     assert meta["labels"] == ["1", "2", "10"]  # natural order
     assert (tmp_path / "out" / "labels.txt").read_text().split() == ["1", "2", "10"]
     assert meta["image_shape"] == [28, 28, 1]
-    assert meta["inputs"] == {"found": 36, "written": 36, "rejected": 0, "duplicate": 0}
+    assert meta["inputs"] == {"found": 36, "written": 36, "rejected": 0, "duplicate": 0, "doubtful": 0}
     assert sum(s["examples"] for s in meta["shards"]) == 36
     for shard in meta["shards"]:
         split, _, count = parse_shard_name(shard["file"])

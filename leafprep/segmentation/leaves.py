@@ -29,7 +29,7 @@ from itertools import pairwise
 import cv2
 import numpy as np
 
-from ..errors import LeafprepWarning, NothingFoundError
+from ..errors import DOUBT, LeafprepWarning, NothingFoundError
 from ..loading import ImageSource, _load
 from .common import odd, working_image
 
@@ -50,8 +50,6 @@ _SHADOW_WEIGHT = 0.1
 LEAF_WORK_SIDE = 1024
 #: Share of the local contrast, from background to leaf, at which :func:`refine_edges` puts the outline.
 EDGE_LEVEL = 0.6
-#: Notes that doubt the mask start with this.
-DOUBT = "doubtful mask: "
 # The fast path (scans, evenly lit paper) is taken when the light across the ring changes by less
 # than this (log units) and every background colour's channels differ by less than NEUTRAL_SPREAD.
 EVEN_LIGHT = 0.12
@@ -60,11 +58,14 @@ NEUTRAL_SPREAD = 30.0
 # from CIELAB to RGB-like units (so that MIN_DISTANCE and DISTANCE_CAP keep their meaning).
 _SHADOW_LIGHTNESS = 0.25
 _SHADOW_HUE = 0.8
+_SHADOW_CHROMA = 0.35
 _LAB_SCALE = 2.5
 # Added to intensities before the light field's logarithm (dark pixels are noisy).
 _LIGHT_OFFSET = 8.0
-# mask_doubts: edge contrast below this many thresholds is doubtful.
-LOW_CONTRAST = 1.6
+#: mask_doubts: a mask is doubtful when its outline could be anywhere in a band of more than this share of its area.
+UNSURE_SHARE = 0.195
+# edge_spread looks this far (share of the longer side) either side of the outline.
+SPREAD_BAND = 0.012
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,8 @@ def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
             radial = (d_a * c_a + d_b * c_b) / chroma
             turn = np.abs(d_b * c_a - d_a * c_b) / chroma
             turn[darker] = np.maximum(turn[darker] + _SHADOW_HUE * d_l[darker], 0.0)
+            faded = darker & (radial < 0)
+            radial[faded] = np.minimum(radial[faded] - _SHADOW_CHROMA * d_l[faded], 0.0)
         else:
             radial, turn = d_a, d_b
         d_l[darker] *= _SHADOW_LIGHTNESS
@@ -338,7 +341,7 @@ def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return distance.reshape(rgb.shape[:2])
 
 
-def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL) -> np.ndarray:
+def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *, band: float = 0.006) -> np.ndarray:
     """Place the leaf's outline where the colour has gone ``level`` of the way from the background to the leaf.
 
     In a band around the outline, each pixel is compared with the mean colour
@@ -353,22 +356,25 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL) -
     mask : (M, N) ndarray of bool
     level : float, optional
         Share of the local contrast, 0.5 is half-way.
+    band : float, optional
+        Half-width of the band around the outline where pixels may change
+        side, as a share of the image's longer side.
 
     Returns
     -------
     mask : (M, N) ndarray of bool
     """
     height, width = mask.shape
-    band = max(2, round(0.006 * max(height, width)))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1,) * 2)
+    reach = max(2, round(band * max(height, width)))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
     inner = cv2.erode(mask.astype(np.uint8), disc)
     grown = cv2.dilate(mask.astype(np.uint8), disc)
     image = rgb.astype(np.float32)
     # The local means are smooth: computed on the image shrunk by about the band's width, then enlarged.
-    shrink = max(1, band // 2)
+    shrink = max(1, reach // 2)
     small_size = (max(1, width // shrink), max(1, height // shrink))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    sigma = 3.0 * band / shrink
+    sigma = 3.0 * reach / shrink
 
     def local_mean(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         small_weight = cv2.resize(weight.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
@@ -388,17 +394,37 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL) -
     return refined
 
 
-def mask_doubts(mask: np.ndarray, distance: np.ndarray, threshold: float) -> list[str]:
+def edge_spread(rgb: np.ndarray, mask: np.ndarray) -> float:
+    """How far the leaf's outline is from sharp: the share of its area between the outlines at 30% and 90% of the contrast.
+
+    :func:`refine_edges` places the outline at two levels of the local
+    contrast from the background to the leaf; on a sharp edge they nearly
+    agree, while soft shadows, blur, a translucent or hairy edge and a leaf
+    that barely differs from the card put them far apart.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+    mask : (M, N) ndarray of bool
+
+    Returns
+    -------
+    spread : float
+        Pixels between the two outlines over the mask's area.
+    """
+    loose, tight = refine_edges(rgb, mask, 0.3, band=SPREAD_BAND), refine_edges(rgb, mask, 0.9, band=SPREAD_BAND)
+    return float((loose ^ tight).sum()) / max(float(mask.sum()), 1.0)
+
+
+def mask_doubts(mask: np.ndarray, spread: float) -> list[str]:
     """Reasons to doubt a leaf mask, for the user to check it.
 
     Parameters
     ----------
     mask : (M, N) ndarray of bool
         The leaf.
-    distance : (M, N) ndarray of float32
-        Distance of every pixel from the background.
-    threshold : float
-        The distance that separated leaf from background.
+    spread : float
+        :func:`edge_spread` of the mask.
 
     Returns
     -------
@@ -406,9 +432,10 @@ def mask_doubts(mask: np.ndarray, distance: np.ndarray, threshold: float) -> lis
         Empty when the mask looks sound. The mask is doubtful when it runs
         along two or more image borders (the background was probably taken
         for the leaf), covers an implausible share of the frame (over 80% or
-        under 0.5%), or the leaf barely differs from its surroundings (the
-        median distance along the inside of its outline under 1.6 times the
-        threshold).
+        under 0.5%), or the leaf barely differs from its surroundings: its
+        outline could be placed anywhere in a band of more than
+        ``UNSURE_SHARE`` of its area (:func:`edge_spread`), so the mask could
+        be that far off.
     """
     height, width = mask.shape
     doubts = []
@@ -419,11 +446,8 @@ def mask_doubts(mask: np.ndarray, distance: np.ndarray, threshold: float) -> lis
     share = float(mask.mean())
     if share > 0.8 or share < 0.005:
         doubts.append(f"it covers {share:.1%} of the frame")
-    inside = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    if inside.any():
-        contrast = float(np.median(distance[inside])) / max(threshold, 1e-6)
-        if contrast < LOW_CONTRAST:
-            doubts.append(f"the leaf barely stands out from the background (edge contrast {contrast:.1f}x the threshold)")
+    if spread > UNSURE_SHARE:
+        doubts.append(f"the leaf barely stands out from its surroundings (its outline could be anywhere in a band of {spread:.1%} of its area)")
     return doubts
 
 
@@ -526,6 +550,7 @@ def leaf_mask(
         for i in joining:
             mask |= labels == i
         joinable -= joining
+    spread = edge_spread(flat, mask)
     if refined:
         mask = refine_edges(flat, mask)
         mask = _largest_part(mask) if mask.any() else labels == best
@@ -539,7 +564,7 @@ def leaf_mask(
     others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.1 * best_area and not (mask & (labels == i)).any())
     if others:
         notes.append(f"{others + 1} leaves found: the largest is used")
-    notes += [DOUBT + doubt for doubt in mask_doubts(mask, distance, threshold)]
+    notes += [DOUBT + doubt for doubt in mask_doubts(mask, spread)]
     return mask, objects.astype(bool), distance, notes
 
 
