@@ -1,19 +1,34 @@
-"""How precise is leaf segmentation, and does every Swedish leaf normalise well?
+"""How precise is leaf segmentation on real photos, and do our synthetic photos tell the truth about it?
 
-One run measures:
+One run measures, real photos first, every method on the same files:
 
-* ``../shared/data/leaves/swedish_masks``: IoU of ``leafprep.segment(kind="leaf")``
-  against the 200 pseudo ground-truth masks (scans on white);
-* a hard-background set with exact masks: leaf cut-outs from those scans,
-  recoloured red, brown, yellow or kept green, rotated and pasted on coloured
-  card (pink, magenta, blue, grey), wood or black cloth, with a cast shadow,
-  specular highlights on the leaf, a ruler and a colour chart in frame, noise
-  and JPEG; leafprep beside a plain "excess green + Otsu" baseline;
+* ``../shared/data/leaves/uci_dev``: 111 real iPad photos of leaves on coloured
+  card, IoU against the dataset authors' blade-only masks
+  (``leafprep.segment(kind="leaf", petiole=False)``), and how well leafprep's
+  doubtful-mask warnings pick out its masks below IoU 0.9;
+* the realistic synthetic set (``bench.leaf_photos.realistic_set``): Swedish
+  leaves recoloured and photographed as a phone would, with uneven light,
+  shadows, grain and JPEG, exact masks: once on the real set's coloured cards
+  (does it track the real photos?), once on every surface (paper, card, wood,
+  cloth: what the real sets do not cover);
+* beside leafprep, the peers (``bench.leaf_peers``): excess green + Otsu (raw
+  2G-R-B, the one-line baseline, and on chromaticity), PlantCV's best recipe
+  for coloured card, GrabCut from a rectangle 4% inside the border, and
+  GrabCut started from leafprep's own mask; whether the synthetic sets rank
+  the methods as the real photos do (Spearman's rank correlation of medians
+  and of 10th percentiles);
+* ``../shared/data/leaves/swedish_masks``: the 200 scans on white with pseudo
+  ground truth;
+* the old hard-background set (``hard_composite``: recoloured cut-outs on card,
+  wood or black cloth with a ruler and a colour chart, even light), kept to show
+  that it did not track the real photos;
 * a contact sheet of every normalised Swedish image (1125), written to
   ``docs/images/swedish-contact-sheet.png``.
 
-Run:  python -m bench.leaf_quality [--hard 200] [--no-sheet]
-Writes bench/results/leaf_quality.json and prints a Markdown table.
+Run:  python -m bench.leaf_quality [--realistic 100] [--hard 100] [--no-sheet] [--no-grabcut-rect]
+(about 20 minutes on 2 cores, GrabCut from a rectangle most of it; PlantCV runs in
+its own environment, made on first use). Writes bench/results/leaf_quality.json
+and prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -23,6 +38,9 @@ import csv
 import json
 import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,6 +49,7 @@ from PIL import Image
 import leafprep
 import leafprep.geometry
 from bench._mnist import DATA, ROOT
+from leafprep.errors import DOUBT
 from leafprep.synthetic import _background
 
 MASKS = DATA / "leaves" / "swedish_masks"
@@ -52,17 +71,27 @@ def pairs() -> list[tuple[np.ndarray, np.ndarray, str]]:
     return out
 
 
-def excess_green_otsu(rgb: np.ndarray) -> np.ndarray:
-    """The common baseline: excess green (2g - r - b on chromaticity), Otsu, largest component."""
-    image = rgb.astype(np.float32)
-    total = image.sum(axis=2) + 1e-6
-    r, g, b = (image[..., i] / total for i in range(3))
-    exg = np.clip((2 * g - r - b + 1) * 127.5, 0, 255).astype(np.uint8)
-    _, mask = cv2.threshold(exg, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+def _otsu_largest(score: np.ndarray) -> np.ndarray:
+    _, mask = cv2.threshold(score, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return np.zeros(mask.shape, bool)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def excess_green_otsu(rgb: np.ndarray) -> np.ndarray:
+    """Excess green on chromaticity (2g - r - b of r, g, b = R, G, B over their sum), Otsu, largest component."""
+    image = rgb.astype(np.float32)
+    total = image.sum(axis=2) + 1e-6
+    r, g, b = (image[..., i] / total for i in range(3))
+    return _otsu_largest(np.clip((2 * g - r - b + 1) * 127.5, 0, 255).astype(np.uint8))
+
+
+def excess_green_raw_otsu(rgb: np.ndarray) -> np.ndarray:
+    """The one-line baseline: excess green 2G - R - B on the raw values, Otsu, largest component."""
+    image = rgb.astype(np.float32)
+    exg = 2 * image[..., 1] - image[..., 0] - image[..., 2]
+    return _otsu_largest(np.clip((exg + 510) / 1020 * 255, 0, 255).astype(np.uint8))
 
 
 def _recolour(rgb: np.ndarray, choice: str) -> np.ndarray:
@@ -157,49 +186,175 @@ def contact_sheet(path) -> tuple[int, float]:
     return len(files), seconds
 
 
+def _leafprep(petiole: bool) -> Callable[[np.ndarray], tuple[np.ndarray, list[str]]]:
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", leafprep.LeafprepWarning)
+            try:
+                mask = leafprep.segment(rgb, kind="leaf", petiole=petiole)
+            except leafprep.NothingFoundError:
+                mask = np.zeros(rgb.shape[:2], bool)
+        return mask, [w.message.message for w in caught if isinstance(w.message, leafprep.LeafprepWarning)]
+
+    return run
+
+
+def _summary(scores: list[float], seconds: float) -> dict[str, Any]:
+    values = np.asarray(scores, np.float64)
+    return {
+        "median_iou": float(np.median(values)),
+        "p10_iou": float(np.percentile(values, 10)),
+        "below_0_9": int((values < 0.9).sum()),
+        "worst_iou": float(values.min()),
+        "seconds_per_image": seconds,
+    }
+
+
+def compare(photos: list[np.ndarray], truths: list[np.ndarray], paths: list[Path] | None, *, petiole: bool, grabcut_rect: bool) -> dict[str, Any]:
+    """Every method on the same photos: IoU figures, seconds per image, and leafprep's doubts."""
+    from bench import leaf_peers
+
+    methods: dict[str, dict[str, Any]] = {}
+
+    def timed(name: str, masks_of: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+        start = time.perf_counter()
+        masks = masks_of()
+        seconds = (time.perf_counter() - start) / len(photos)
+        methods[name] = _summary([iou(m, t) for m, t in zip(masks, truths)], seconds)
+        return masks
+
+    ours = _leafprep(petiole)
+    found: list[list[str]] = []  # leafprep's warnings, photo by photo
+
+    def leafprep_masks() -> list[np.ndarray]:
+        masks = []
+        for rgb in photos:
+            mask, notes = ours(rgb)
+            masks.append(mask)
+            found.append(notes)
+        return masks
+
+    masks = timed("leafprep", leafprep_masks)
+    doubtful = [any(note.startswith(DOUBT) for note in notes) for notes in found]
+    scores = [iou(m, t) for m, t in zip(masks, truths)]
+    bad = [score < 0.9 for score in scores]
+    methods["leafprep"]["doubts"] = {
+        "flagged": int(sum(doubtful)),
+        "flagged_share": sum(doubtful) / len(photos),
+        "below_0_9": int(sum(bad)),
+        "below_0_9_flagged": int(sum(d and b for d, b in zip(doubtful, bad))),
+    }
+    timed("excess_green_raw", lambda: [excess_green_raw_otsu(rgb) for rgb in photos])
+    timed("excess_green_chromaticity", lambda: [excess_green_otsu(rgb) for rgb in photos])
+    if paths is not None:
+        timed("plantcv", lambda: leaf_peers.plantcv_masks(paths))
+    else:
+        timed("plantcv", lambda: leaf_peers.plantcv_images(photos))
+    if grabcut_rect:
+        timed("grabcut_rect", lambda: [leaf_peers.grabcut_rect(rgb) for rgb in photos])
+    timed("grabcut_from_leafprep", lambda: [leaf_peers.grabcut_from_mask(rgb, mask) if mask.any() else mask for rgb, mask in zip(photos, masks)])
+    methods["grabcut_from_leafprep"]["seconds_per_image"] += methods["leafprep"]["seconds_per_image"]
+    worst = np.argsort(scores)[:5]
+    return {"images": len(photos), "methods": methods, "leafprep_worst": [[float(scores[i]), int(i)] for i in worst]}
+
+
+def tracking(real: dict[str, Any], synthetic: dict[str, Any]) -> dict[str, float]:
+    """Spearman's rank correlation between two sets' method medians and 10th percentiles (methods in both)."""
+    from scipy.stats import spearmanr
+
+    names = [name for name in real["methods"] if name in synthetic["methods"]]
+    out = {}
+    for figure in ("median_iou", "p10_iou"):
+        rho = spearmanr([real["methods"][n][figure] for n in names], [synthetic["methods"][n][figure] for n in names]).statistic
+        out[figure] = float(rho)
+    return out
+
+
+NAMES = {
+    "leafprep": "leafprep",
+    "excess_green_raw": "excess green 2G-R-B + Otsu",
+    "excess_green_chromaticity": "excess green on chromaticity + Otsu",
+    "plantcv": "PlantCV 4.11.3 (LAB a, blur, Otsu, fill, largest)",
+    "grabcut_rect": "GrabCut from a rectangle 4% inside",
+    "grabcut_from_leafprep": "GrabCut started from leafprep's mask",
+}
+
+
+def print_table(title: str, result: dict[str, Any]) -> None:
+    print(f"\n{title} ({result['images']} images)\n")
+    print("| method | median IoU | 10th percentile | below 0.9 | worst | seconds / image |")
+    print("|---|---|---|---|---|---|")
+    for name, f in result["methods"].items():
+        print(
+            f"| {NAMES[name]} | {f['median_iou']:.3f} | {f['p10_iou']:.3f} | {f['below_0_9']} | {f['worst_iou']:.3f} | {f['seconds_per_image']:.3f} |"
+        )
+    d = result["methods"]["leafprep"]["doubts"]
+    print(
+        f"\nleafprep's doubtful-mask warnings: {d['flagged']} flagged ({d['flagged_share']:.1%}); "
+        f"{d['below_0_9_flagged']} of the {d['below_0_9']} masks below 0.9 among them"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Leaf segmentation quality benchmark")
-    parser.add_argument("--hard", type=int, default=200, help="hard-background composites")
+    parser.add_argument("--realistic", type=int, default=100, help="realistic synthetic photos")
+    parser.add_argument("--hard", type=int, default=100, help="old hard-background composites")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-sheet", action="store_true", help="skip the contact sheet of every Swedish leaf")
+    parser.add_argument("--no-grabcut-rect", action="store_true", help="skip GrabCut from a rectangle (several seconds a photo)")
     args = parser.parse_args()
+    from bench.leaf_peers import uci_dev
+    from bench.leaf_photos import realistic_set
 
-    warnings.simplefilter("ignore", leafprep.LeafprepWarning)
+    rect = not args.no_grabcut_rect
+    results: dict[str, Any] = {"seed": args.seed}
+    dev = uci_dev()
+    paths = [path for path, _ in dev]
+    photos = [cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for path in paths]
+    results["uci_dev"] = compare(photos, [truth for _, truth in dev], paths, petiole=False, grabcut_rect=rect)
+    results["uci_dev"]["leafprep_worst"] = [
+        [score, str(paths[i].relative_to(paths[i].parents[2]))] for score, i in results["uci_dev"]["leafprep_worst"]
+    ]
+    print_table("uci_dev: real photos on coloured card, blade-only masks", results["uci_dev"])
+
+    # The real photos' conditions (pink, magenta, salmon and grey card), to see whether the synthetic set tracks them...
+    card = realistic_set(args.realistic, args.seed, ("pink card", "magenta card", "salmon card", "grey card"))
+    results["realistic_card"] = compare([p for p, _, _ in card], [t for _, t, _ in card], None, petiole=True, grabcut_rect=rect)
+    results["realistic_card"]["leafprep_worst"] = [[score, card[i][2]] for score, i in results["realistic_card"]["leafprep_worst"]]
+    print_table("realistic synthetic photos on coloured card, as uci_dev", results["realistic_card"])
+    # ...and every surface, for what the real sets do not cover (paper, wood, cloth, other cards).
+    realistic = realistic_set(args.realistic, args.seed)
+    results["realistic"] = compare([p for p, _, _ in realistic], [t for _, t, _ in realistic], None, petiole=True, grabcut_rect=rect)
+    results["realistic"]["leafprep_worst"] = [[score, realistic[i][2]] for score, i in results["realistic"]["leafprep_worst"]]
+    print_table("realistic synthetic photos", results["realistic"])
+
     data = pairs()
-    scans = np.array([iou(leafprep.segment(rgb, kind="leaf"), mask) for rgb, mask, _ in data])
-    worst = [data[i][2] for i in np.argsort(scans)[:3]]
     rng = np.random.default_rng(args.seed)
-    ours, baseline, failures = [], [], 0
-    for index in range(args.hard):
-        rgb, mask, _ = data[index % len(data)]
-        photo, truth = hard_composite(rgb, mask, rng)
-        try:
-            found = leafprep.segment(photo, kind="leaf")
-        except leafprep.NothingFoundError:
-            found, failures = np.zeros_like(truth), failures + 1
-        ours.append(iou(found, truth))
-        baseline.append(iou(excess_green_otsu(photo), truth))
-    ours_a, base_a = np.array(ours), np.array(baseline)
-    results = {
-        "swedish_masks": {"median_iou": float(np.median(scans)), "worst_iou": float(scans.min()), "worst": worst},
-        "hard_backgrounds": {
-            "count": args.hard,
-            "seed": args.seed,
-            "leafprep": {"median_iou": float(np.median(ours_a)), "p10_iou": float(np.percentile(ours_a, 10)), "no_leaf_found": failures},
-            "excess_green_otsu": {"median_iou": float(np.median(base_a)), "p10_iou": float(np.percentile(base_a, 10))},
-        },
+    hard = [hard_composite(*data[index % len(data)][:2], rng) for index in range(args.hard)]
+    results["old_hard"] = compare([p for p, _ in hard], [t for _, t in hard], None, petiole=True, grabcut_rect=False)
+    print_table("old hard-background composites", results["old_hard"])
+    results["tracking"] = {
+        "realistic": tracking(results["uci_dev"], results["realistic"]),
+        "old_hard": tracking(results["uci_dev"], results["old_hard"]),
     }
+    print(f"\nrank correlation with uci_dev (medians, 10th percentiles): {results['tracking']}")
+
+    run = _leafprep(True)
+    start = time.perf_counter()
+    scans = np.array([iou(run(rgb)[0], mask) for rgb, mask, _ in data])
+    worst = [data[i][2] for i in np.argsort(scans)[:3]]
+    results["swedish_masks"] = {
+        "median_iou": float(np.median(scans)),
+        "worst_iou": float(scans.min()),
+        "worst": worst,
+        "seconds_per_image": (time.perf_counter() - start) / len(data),
+    }
+    print(f"\nswedish_masks (200 scans on white): leafprep median {np.median(scans):.4f}, worst {scans.min():.4f} ({', '.join(worst)})")
     if not args.no_sheet:
         count, seconds = contact_sheet(ROOT / "docs" / "images" / "swedish-contact-sheet.png")
         results["contact_sheet"] = {"images": count, "seconds": seconds}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "leaf_quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("| set | method | median IoU | 10th percentile / worst |")
-    print("|---|---|---|---|")
-    print(f"| swedish_masks (200 scans on white) | leafprep | {np.median(scans):.4f} | worst {scans.min():.4f} |")
-    print(f"| hard backgrounds ({args.hard}) | leafprep | {np.median(ours_a):.4f} | p10 {np.percentile(ours_a, 10):.4f} |")
-    print(f"| hard backgrounds ({args.hard}) | excess green + Otsu | {np.median(base_a):.4f} | p10 {np.percentile(base_a, 10):.4f} |")
-    print(f"\nworst scans: {', '.join(worst)}; no leaf found on {failures} hard photos")
 
 
 if __name__ == "__main__":

@@ -375,8 +375,9 @@ def normalize(
     Warns
     -----
     LeafprepWarning
-        The leaf touches the border (only the visible part is used), or there
-        are several leaves (the largest is used).
+        The leaf touches the border (only the visible part is used), there
+        are several leaves (the largest is used), or the leaf's mask is
+        doubtful (the message starts with ``"doubtful mask: "``: check it).
 
     Examples
     --------

@@ -23,7 +23,19 @@ from .digits import (
     ink_mask,
     ink_threshold,
 )
-from .leaves import LEAF_WORK_SIDE, LeafAnalysis, analyse_leaf, background_distance, cut_petiole, leaf_mask
+from .leaves import (
+    LEAF_WORK_SIDE,
+    LeafAnalysis,
+    analyse_leaf,
+    background_distance,
+    cut_petiole,
+    edge_spread,
+    leaf_mask,
+    light_field,
+    mask_doubts,
+    refine_edges,
+    shadow_distance,
+)
 
 __all__ = [
     "KINDS",
@@ -37,12 +49,17 @@ __all__ = [
     "cut_petiole",
     "detect_kind",
     "detect_polarity",
+    "edge_spread",
     "find_digits",
     "ink_map",
     "ink_mask",
     "ink_threshold",
     "leaf_mask",
+    "light_field",
+    "mask_doubts",
+    "refine_edges",
     "segment",
+    "shadow_distance",
     "validate_kind",
     "working_image",
 ]
@@ -120,7 +137,9 @@ def segment(
     Warns
     -----
     LeafprepWarning
-        The leaf touches the border, or there are several leaves.
+        The leaf touches the border, there are several leaves, or the mask is
+        doubtful (the message starts with ``"doubtful mask: "``; see
+        :func:`leafprep.segmentation.mask_doubts`).
     """
     validate_kind(kind, (*KINDS, "auto"))
     if kind == "auto":

@@ -1,22 +1,30 @@
-"""Finding one leaf in a photo or scan, on any background.
+"""Finding one leaf in a photo or scan, on any background and in real light.
 
-The leaf recipe, on an upright RGB photo:
+The leaf recipe, on an upright RGB photo (:func:`leaf_mask`; docs/leaves.md has
+the figures behind each rule):
 
-1. :func:`background_distance` models the background instead of assuming a
-   white or a green one: the colours of a ring along the image border (RGB,
-   binned; every bin holding at least 2% of the ring is a background colour:
-   card, cloth, wood grain, the shade of a shadow) and, for every pixel, the
-   distance to the nearest of them once a change of light is allowed for:
-   a pixel is ``f`` times a background colour plus a rest; the rest and a
-   brighter ``f`` count fully, a darker ``f`` (a shadow) a tenth as much.
-2. :func:`leaf_mask` thresholds that distance (Otsu over distances capped at
-   ``DISTANCE_CAP``, at least ``MIN_DISTANCE``; fainter pixels that touch the leaf join it: pale petioles
-   and rachises), removes specks, and keeps one object: the largest, with
-   objects that look like rulers, labels or colour charts (near-perfect
-   rectangles) and parts cut by the border counting less.  Parts within a small
-   gap of it join it (leaflets of a compound leaf), small holes (specular
-   highlights, pale veins) are filled, large holes stay unless asked, and the
-   petiole can be cut off.
+1. :func:`background_colours`: the colours of a ring along the image border
+   (binned; the bins that make most of the ring and run all round it): card,
+   cloth, the bands of wood grain.
+2. :func:`light_field`: a smooth surface (a polynomial in x and y per channel,
+   in log intensity) fitted to the ring, then to everything found to be
+   background; :func:`flatten_light` divides it out, so that gradients,
+   vignetting and colour casts go.
+3. :func:`shadow_distance`: the distance of every pixel to the nearest
+   background colour in CIELAB, forgiving what shadows do (a drop in
+   lightness, and with it some turn of hue and loss of chroma).
+   Scans and evenly lit neutral paper take a fast path instead:
+   :func:`background_distance`, a pixel is ``f`` times a background colour
+   plus a rest, a darker ``f`` counting a tenth.
+4. Otsu's threshold over the capped distances; fainter pixels that touch an
+   object join it; specks go; the largest object wins (rulers and colour
+   charts, near-perfect rectangles, and objects cut by the border count less);
+   pieces within a small gap join it (leaflets).
+5. :func:`refine_edges`: the outline where the colour has gone 60% of the way
+   from the local background to the local leaf (a soft shadow stays out).
+6. Small holes are filled (not the card seen through the leaf); the petiole can
+   be cut off (:func:`cut_petiole`, keeping lobes).
+7. :func:`mask_doubts`: reasons to doubt the mask, given as warnings.
 """
 
 from __future__ import annotations
@@ -33,7 +41,22 @@ from ..errors import DOUBT, LeafprepWarning, NothingFoundError
 from ..loading import ImageSource, _load
 from .common import odd, working_image
 
-__all__ = ["LeafAnalysis", "analyse_leaf", "background_colours", "background_distance", "leaf_mask", "otsu_threshold"]
+__all__ = [
+    "LeafAnalysis",
+    "analyse_leaf",
+    "background_colours",
+    "background_distance",
+    "border_ring",
+    "cut_petiole",
+    "edge_spread",
+    "flatten_light",
+    "leaf_mask",
+    "light_field",
+    "mask_doubts",
+    "otsu_threshold",
+    "refine_edges",
+    "shadow_distance",
+]
 
 #: Distance (RGB units) below which a pixel is always background.
 MIN_DISTANCE = 14.0
@@ -57,8 +80,10 @@ NEUTRAL_SPREAD = 30.0
 # shadow_distance: weight of a darker pixel's drop in lightness, the turn of hue it forgives per unit of drop, and the scale
 # from CIELAB to RGB-like units (so that MIN_DISTANCE and DISTANCE_CAP keep their meaning).
 _SHADOW_LIGHTNESS = 0.25
-_SHADOW_HUE = 0.8
+_SHADOW_HUE = 0.55
+_SHADOW_TURN = float(np.sin(np.radians(20.0)))
 _SHADOW_CHROMA = 0.35
+_SHADOW_FLOOR = 0.2
 _LAB_SCALE = 2.5
 # Added to intensities before the light field's logarithm (dark pixels are noisy).
 _LIGHT_OFFSET = 8.0
@@ -325,12 +350,16 @@ def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
         if chroma > 1.0:
             radial = (d_a * c_a + d_b * c_b) / chroma
             turn = np.abs(d_b * c_a - d_a * c_b) / chroma
-            turn[darker] = np.maximum(turn[darker] + _SHADOW_HUE * d_l[darker], 0.0)
+            # Forgiven: a turn of up to _SHADOW_HUE times the drop, and never more than _SHADOW_TURN of the hue circle.
+            turn[darker] = np.maximum(turn[darker] - np.minimum(-_SHADOW_HUE * d_l[darker], _SHADOW_TURN * chroma), 0.0)
             faded = darker & (radial < 0)
             radial[faded] = np.minimum(radial[faded] - _SHADOW_CHROMA * d_l[faded], 0.0)
         else:
             radial, turn = d_a, d_b
-        d_l[darker] *= _SHADOW_LIGHTNESS
+        # A shadow keeps at least _SHADOW_FLOOR of the light: lightness below that counts fully.
+        floor = 116.0 * np.cbrt(_SHADOW_FLOOR * ((c_l + 16.0) / 116.0) ** 3) - 16.0
+        below = np.maximum(floor - lightness[darker], 0.0)
+        d_l[darker] = d_l[darker] * _SHADOW_LIGHTNESS - below * (1.0 - _SHADOW_LIGHTNESS)
         squared = d_l * d_l + radial * radial + turn * turn
         best = squared if best is None else np.minimum(best, squared)
     assert best is not None
@@ -555,7 +584,7 @@ def leaf_mask(
         mask = refine_edges(flat, mask)
         mask = _largest_part(mask) if mask.any() else labels == best
     chromatic = not neutral
-    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, distance if chromatic and not fill_holes else None, 0.5 * threshold)
+    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, distance if chromatic and not fill_holes else None, 0.4 * threshold)
     if not petiole:
         mask = cut_petiole(mask)
     notes = []
@@ -701,8 +730,8 @@ def analyse_leaf(
 ) -> LeafAnalysis:
     """Load ``source`` and find its leaf at ``work_side`` pixels (long side) at most.
 
-    Warns (:class:`LeafprepWarning`) when the leaf is cut by the border or
-    there are several leaves.
+    Warns (:class:`LeafprepWarning`) when the leaf is cut by the border, there
+    are several leaves, or the mask is doubtful (:func:`mask_doubts`).
     """
     loaded = _load(source, max_pixels=max_pixels, min_side=work_side // 2)
     work = working_image(loaded.rgb, work_side)
