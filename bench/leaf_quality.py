@@ -333,10 +333,7 @@ def main() -> None:
     hard = [hard_composite(*data[index % len(data)][:2], rng) for index in range(args.hard)]
     results["old_hard"] = compare([p for p, _ in hard], [t for _, t in hard], None, petiole=True, grabcut_rect=False)
     print_table("old hard-background composites", results["old_hard"])
-    results["tracking"] = {
-        "realistic": tracking(results["uci_dev"], results["realistic"]),
-        "old_hard": tracking(results["uci_dev"], results["old_hard"]),
-    }
+    results["tracking"] = {name: tracking(results["uci_dev"], results[name]) for name in ("realistic_card", "realistic", "old_hard")}
     print(f"\nrank correlation with uci_dev (medians, 10th percentiles): {results['tracking']}")
 
     run = _leafprep(True)

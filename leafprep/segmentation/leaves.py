@@ -245,6 +245,7 @@ def border_ring(height: int, width: int, ring: float = 0.03) -> np.ndarray:
     return mask
 
 
+@functools.cache
 def _polynomial_terms(height: int, width: int, degree: int) -> np.ndarray:
     """The terms ``x**i * y**j`` (``i + j <= degree``) on an (height, width) grid scaled to [-1, 1]: (height * width, terms)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -279,12 +280,18 @@ def light_field(rgb: np.ndarray, background: np.ndarray, *, degree: int = 3, sid
         Multiplicative light per channel, 1 at the background's median.
     """
     height, width = rgb.shape[:2]
+    return cv2.resize(np.exp(_log_light(rgb, background, degree, side)), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _log_light(rgb: np.ndarray, background: np.ndarray, degree: int, side: int) -> np.ndarray:
+    """:func:`light_field` in log units, on the image shrunk to ``side`` (float32, 0 at the background's median)."""
+    height, width = rgb.shape[:2]
     scale = min(1.0, side / max(height, width))
     small_size = (max(2, round(width * scale)), max(2, round(height * scale)))
     small = cv2.resize(rgb, small_size, interpolation=cv2.INTER_AREA).astype(np.float32)
     known = cv2.resize(background.astype(np.uint8), small_size, interpolation=cv2.INTER_AREA).reshape(-1) > 0
     if known.sum() < 3 * (degree + 1) * (degree + 2):
-        return np.ones((height, width, 3), np.float32)
+        return np.zeros((small_size[1], small_size[0], 3), np.float32)
     values = np.log(small.reshape(-1, 3) + _LIGHT_OFFSET)
     terms = _polynomial_terms(small_size[1], small_size[0], degree)
     keep = known
@@ -294,7 +301,7 @@ def light_field(rgb: np.ndarray, background: np.ndarray, *, degree: int = 3, sid
         keep = known & (error < 3.0 * 1.4826 * np.median(error[known]) + 1e-3)
     surface = (terms @ coefficients).reshape(small_size[1], small_size[0], 3)
     surface -= np.median(surface.reshape(-1, 3)[known], axis=0)
-    return cv2.resize(np.exp(surface).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return surface.astype(np.float32)
 
 
 def flatten_light(rgb: np.ndarray, field: np.ndarray) -> np.ndarray:
@@ -463,8 +470,8 @@ def mask_doubts(mask: np.ndarray, spread: float) -> list[str]:
         for the leaf), covers an implausible share of the frame (over 80% or
         under 0.5%), or the leaf barely differs from its surroundings: its
         outline could be placed anywhere in a band of more than
-        ``UNSURE_SHARE`` of its area (:func:`edge_spread`), so the mask could
-        be that far off.
+        ``UNSURE_SHARE`` of its area (:func:`edge_spread`, measured off the
+        fast path for scans), so the mask could be that far off.
     """
     height, width = mask.shape
     doubts = []
@@ -530,17 +537,16 @@ def leaf_mask(
         Nothing stands out from the background.
     """
     height, width = rgb.shape[:2]
-    ring = border_ring(height, width)
-    field = light_field(rgb, ring, degree=2)
     colours = background_colours(rgb)
-    even = float(np.log(field.max(axis=(0, 1)) / field.min(axis=(0, 1))).max()) < EVEN_LIGHT
     neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
+    log_light = _log_light(rgb, border_ring(height, width), 2, 64)
+    even = float(np.ptp(log_light.reshape(-1, 3), axis=0).max()) < EVEN_LIGHT
     if even and neutral:  # the fast path: scans, evenly lit paper
         distance = background_distance(rgb, colours)
         objects, threshold = _objects(distance)
         flat, refined = rgb, False
     else:
-        flat = flatten_light(rgb, field)
+        flat = flatten_light(rgb, cv2.resize(np.exp(log_light), (width, height), interpolation=cv2.INTER_LINEAR))
         distance = shadow_distance(flat, background_colours(flat))
         objects, threshold = _objects(distance)
         # Fit the light again to everything that is background, not just the ring.
@@ -579,7 +585,8 @@ def leaf_mask(
         for i in joining:
             mask |= labels == i
         joinable -= joining
-    spread = edge_spread(flat, mask)
+    # The fast path (scans, evenly lit paper) keeps its speed: its edges are not measured.
+    spread = edge_spread(flat, mask) if refined else 0.0
     if refined:
         mask = refine_edges(flat, mask)
         mask = _largest_part(mask) if mask.any() else labels == best
