@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from bench._mnist import CACHE, DATA, ROOT
-from bench.leaf_quality import excess_green_otsu
+from bench.leaf_quality import excess_green_otsu, iou, largest_component
 
 __all__ = [
     "BEST_RECIPE",
@@ -91,13 +91,6 @@ BEST_RECIPE = "lab_a_blur_otsu+largest"
 
 
 # -- OpenCV GrabCut ------------------------------------------------------------------------------------
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros(mask.shape, bool)
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def _shrink(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -144,7 +137,7 @@ def grabcut_rect(rgb: np.ndarray, inset: float = 0.04, *, side: int = 512, itera
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(seed)
     cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, rect, background, foreground, iterations, cv2.GC_INIT_WITH_RECT)
-    found = _largest((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
+    found = largest_component((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
     return _grow(found, rgb.shape)
 
 
@@ -193,7 +186,7 @@ def grabcut_from_mask(rgb: np.ndarray, mask: np.ndarray, *, band: float = 0.02, 
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(seed)
     cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
-    found = _largest((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
+    found = largest_component((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD))
     return _grow(found, rgb.shape)
 
 
@@ -360,10 +353,6 @@ def uci_dev() -> list[tuple[Path, np.ndarray]]:
     return [(UCI_DEV / row["image"], cv2.imread(str(UCI_DEV / row["mask"]), cv2.IMREAD_GRAYSCALE) > 127) for row in rows]
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max((a | b).sum(), 1))
-
-
 def _summary(scores: Sequence[float], seconds: float) -> dict[str, float | int]:
     values = np.asarray(scores, np.float64)
     return {
@@ -404,18 +393,18 @@ def main() -> None:
         "grabcut_from_exg": "GrabCut from the excess-green mask",
     }
     exg, seconds = _timed(excess_green_otsu, photos)
-    methods["excess_green_otsu"] = _summary([_iou(m, t) for m, t in zip(exg, truths)], seconds)
+    methods["excess_green_otsu"] = _summary([iou(m, t) for m, t in zip(exg, truths)], seconds)
     if not args.fast:
         masks, seconds = _timed(grabcut_rect, photos)
-        methods["grabcut_rect"] = _summary([_iou(m, t) for m, t in zip(masks, truths)], seconds)
+        methods["grabcut_rect"] = _summary([iou(m, t) for m, t in zip(masks, truths)], seconds)
     start = time.perf_counter()
     masks = [grabcut_from_mask(rgb, rough) for rgb, rough in zip(photos, exg)]
     seconds = (time.perf_counter() - start) / len(photos) + methods["excess_green_otsu"]["seconds_per_image"]
-    methods["grabcut_from_exg"] = _summary([_iou(m, t) for m, t in zip(masks, truths)], seconds)
+    methods["grabcut_from_exg"] = _summary([iou(m, t) for m, t in zip(masks, truths)], seconds)
 
     recipes: dict[str, dict[str, float | int]] = {}
     for recipe, (found, seconds) in plantcv_run(paths, args.recipes).items():
-        recipes[recipe] = _summary([_iou(m, t) for m, t in zip(found, truths)], seconds)
+        recipes[recipe] = _summary([iou(m, t) for m, t in zip(found, truths)], seconds)
     best = max(recipes, key=lambda r: (recipes[r]["median_iou"] + recipes[r]["p10_iou"], -recipes[r]["below_0_9"]))
     methods["plantcv"] = {"recipe": best, **recipes[best]}  # type: ignore[dict-item]
     names["plantcv"] = f"PlantCV 4.11.3 ({best})"

@@ -71,12 +71,17 @@ def pairs() -> list[tuple[np.ndarray, np.ndarray, str]]:
     return out
 
 
-def _otsu_largest(score: np.ndarray) -> np.ndarray:
-    _, mask = cv2.threshold(score, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of ``mask`` (all False when it is empty)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count <= 1:
         return np.zeros(mask.shape, bool)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def _otsu_largest(score: np.ndarray) -> np.ndarray:
+    _, mask = cv2.threshold(score, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return largest_component(mask)
 
 
 def excess_green_otsu(rgb: np.ndarray) -> np.ndarray:

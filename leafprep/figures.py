@@ -18,6 +18,9 @@ __all__ = ["class_sheet", "contact_sheet", "thumbnail", "outline", "save_steps",
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
 
+#: Colour (RGB) of a doubtful mask's outline and banner.
+DOUBT_COLOUR = (255, 150, 0)
+
 
 def text_preview(image: np.ndarray) -> str:
     """Draw a normalised image with block characters, two per pixel.
@@ -177,17 +180,11 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     cv2.drawContours(picture, contours, -1, DOUBT_COLOUR if doubts else colour, thickness, cv2.LINE_AA)
     if doubts:
         scale = max(0.4, picture.shape[1] / 1400)
-        lines = ["doubtful mask: " + doubt for doubt in doubts]
-        height = round(26 * scale) + 4
-        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(lines) + 4), (0, 0, 0), -1)
-        for row, text in enumerate(lines):
-            weight = max(1, round(scale * 1.5))
-            cv2.putText(picture, text, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+        height, weight = round(26 * scale) + 4, max(1, round(scale * 1.5))
+        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(doubts) + 4), (0, 0, 0), -1)
+        for row, doubt in enumerate(doubts):
+            cv2.putText(picture, DOUBT + doubt, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
     return picture
-
-
-#: Colour (RGB) of a doubtful mask's outline and banner.
-DOUBT_COLOUR = (255, 150, 0)
 
 
 def class_sheet(samples: dict[str, list[np.ndarray]], counts: dict[str, int], *, tile: int = 48) -> np.ndarray:

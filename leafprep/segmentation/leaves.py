@@ -400,6 +400,14 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *
     -------
     mask : (M, N) ndarray of bool
     """
+    position, where = _edge_position(rgb, mask, band)
+    refined = mask.copy()
+    refined[where] = position[where] >= level
+    return refined
+
+
+def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """For :func:`refine_edges`: each pixel's position from the local background (0) to the local leaf (1), and where it may change side."""
     height, width = mask.shape
     reach = max(2, round(band * max(height, width)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
@@ -425,9 +433,7 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *
     contrast = (axis * axis).sum(axis=-1)
     position = ((image - background) * axis).sum(axis=-1) / np.maximum(contrast, 1e-6)
     where = (grown > 0) & (inner == 0) & (leaf_weight > 0.02) & (background_weight > 0.02) & (contrast > MIN_DISTANCE**2)
-    refined = mask.copy()
-    refined[where] = position[where] >= level
-    return refined
+    return position, where
 
 
 def edge_spread(rgb: np.ndarray, mask: np.ndarray) -> float:
@@ -448,8 +454,10 @@ def edge_spread(rgb: np.ndarray, mask: np.ndarray) -> float:
     spread : float
         Pixels between the two outlines over the mask's area.
     """
-    loose, tight = refine_edges(rgb, mask, 0.3, band=SPREAD_BAND), refine_edges(rgb, mask, 0.9, band=SPREAD_BAND)
-    return float((loose ^ tight).sum()) / max(float(mask.sum()), 1.0)
+    position, where = _edge_position(rgb, mask, SPREAD_BAND)
+    # Inside the band the two outlines differ where 0.3 <= position < 0.9; outside it they agree.
+    between = where & (position >= 0.3) & (position < 0.9)
+    return float(between.sum()) / max(float(mask.sum()), 1.0)
 
 
 def mask_doubts(mask: np.ndarray, spread: float) -> list[str]:
@@ -590,8 +598,9 @@ def leaf_mask(
     if refined:
         mask = refine_edges(flat, mask)
         mask = _largest_part(mask) if mask.any() else labels == best
-    chromatic = not neutral
-    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, distance if chromatic and not fill_holes else None, 0.4 * threshold)
+    # On coloured card, holes of the card's own colour are the card seen through the leaf.
+    card_holes = distance if not (neutral or fill_holes) else None
+    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.4 * threshold)
     if not petiole:
         mask = cut_petiole(mask)
     notes = []
@@ -620,6 +629,7 @@ def _objects(distance: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _largest_part(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected part of ``mask`` (``mask`` itself when it has one part or none)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) if count > 2 else mask
 
@@ -710,8 +720,7 @@ def cut_petiole(mask: np.ndarray) -> np.ndarray:
     opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc)
     if not opened.any():
         return mask
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
-    blade = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    blade = _largest_part(opened.astype(bool))
     grown = cv2.dilate(blade.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(radius * 1.2),) * 2)).astype(bool)
     kept = mask & grown
     count, parts, part_stats, _ = cv2.connectedComponentsWithStats((mask & ~grown).astype(np.uint8), connectivity=8)
