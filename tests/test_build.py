@@ -266,13 +266,33 @@ def test_ctrl_c_during_the_tensorflow_import_waits_for_the_import_to_finish():
 
     from leafprep._tf import interrupts_deferred
 
-    reached_end = False
-    with pytest.raises(KeyboardInterrupt):
+    # Python's own Ctrl-C handler, whatever earlier tests or the shell that started pytest left (a background job ignores SIGINT).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        reached_end = False
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                signal.raise_signal(signal.SIGINT)
+                reached_end = True
+        assert reached_end
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_deferred_while_ignored_stays_ignored():
+    """Under a shell that ignores SIGINT (nohup, a background job) the deferred interrupt is dropped, as it would have been."""
+    import signal
+
+    from leafprep._tf import interrupts_deferred
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         with interrupts_deferred():
             signal.raise_signal(signal.SIGINT)
-            reached_end = True
-    assert reached_end
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
