@@ -840,6 +840,49 @@ def visualize(
     err_console.print(f"{what.value} in {escape(str(out))}")
 
 
+@app.command()
+def serve(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders written by 'leafprep train' (the first is the default).")],
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but 127.0.0.1 (localhost) lets other machines in.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Refuse uploads larger than this many megabytes (413).")] = 20.0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this (413).")] = 150_000_000,
+    queue: Annotated[int, typer.Option(min=1, help="Requests waiting or at work at once; more are refused as busy (503).")] = 16,
+) -> None:
+    """A web page and JSON API over trained runs: draw a digit or upload a photo and see how the run reads it.
+
+    Needs the serve extra: pip install 'leafprep[serve]'. Ctrl-C stops it.
+    """
+    from .serve import EXTRA, missing_packages
+
+    missing = missing_packages()
+    if missing:
+        _say("error", f"leafprep serve needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed ({EXTRA})")
+        raise typer.Exit(EXIT_FAILED)
+    from .serve.app import Limits, create_app, is_loopback, listen, run_server
+    from .serve.runs import load_runs
+
+    with _fails_cleanly():
+        served = load_runs(runs)
+        sock = listen(host, port)
+    local = is_loopback(host)
+    limits = Limits(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, places=queue, workers=min(2, os.cpu_count() or 1))
+    web = create_app(served, limits, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"] if local else None)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    if not local:
+        err_console.print(
+            f"[yellow]warning:[/yellow] listening on {escape(host)}: other machines can reach this server and send it photos "
+            "(it has no login; use --host 127.0.0.1 to keep it to this machine)"
+        )
+    names = ", ".join(f"{name} ({entry.kind})" for name, entry in served.items())
+    err_console.print(f"serving {escape(names)}", highlight=False)
+    out_console.print(f"http://{shown}:{bound_port}/", highlight=False)
+    err_console.print("the API's page is at /docs; Ctrl-C stops the server", highlight=False)
+    warnings.filterwarnings("ignore", category=LeafprepWarning)  # each answer carries its warnings
+    run_server(web, sock)
+
+
 def run() -> None:
     """Entry point of the ``leafprep`` console script."""
     # TensorFlow's C++ log lines (CUDA not found and the like) are noise to a user of the command.
