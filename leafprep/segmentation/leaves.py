@@ -596,7 +596,11 @@ def leaf_mask(
     # The fast path (scans, evenly lit paper) keeps its speed: its edges are not measured.
     spread = edge_spread(flat, mask) if refined else 0.0
     if refined:
+        found = mask
         mask = refine_edges(flat, mask)
+        # What stands out from the background more than the leaf's own middle does (a pale or red petiole
+        # beside a dark blade) is leaf, whatever the local contrast says.
+        mask |= found & (distance > np.median(distance[found]))
         mask = _largest_part(mask) if mask.any() else labels == best
     # On coloured card, holes of the card's own colour are the card seen through the leaf.
     card_holes = distance if not (neutral or fill_holes) else None
