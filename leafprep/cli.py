@@ -842,7 +842,7 @@ def visualize(
 
 @app.command()
 def serve(
-    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders written by 'leafprep train' (the first is the default).")],
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN", help="Run folders written by 'leafprep train' (the first is the default).")],
     host: Annotated[str, typer.Option(help="Address to listen on; anything but 127.0.0.1 (localhost) lets other machines in.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Refuse uploads larger than this many megabytes (413).")] = 20.0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two quick-start commands of the README, and what CI runs.
-#   bash scripts/dev.sh demo   set up .venv and run the main job on sample_data/
+#   bash scripts/dev.sh demo   set up .venv and run the main job on sample_data/ (it ends with the command that serves its run)
 #   bash scripts/dev.sh test   set up .venv and run lint, types and the test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ setup() {
 
 case "${1:-}" in
 demo)
-    setup .
+    setup ".[serve]"
     rm -rf out/demo
     echo "== Normalising the sample photos in sample_data/digits (results in out/demo/digits, all at a glance in out/demo/contact-sheet.png)"
     .venv/bin/leafprep normalize sample_data/digits --out out/demo/digits --contact-sheet out/demo/contact-sheet.png
@@ -42,6 +42,8 @@ demo)
     echo "== What it learned: its first-layer filters, and where it looks in a photo of a 7 (out/demo/*.png)"
     .venv/bin/leafprep visualize out/demo/run --what weights --out out/demo/weights.png
     .venv/bin/leafprep visualize out/demo/run --what gradcam --input sample_data/digits/7/photo-1.jpg --out out/demo/gradcam-7.png
+    echo "== Try it live: draw a digit or upload a photo in your browser (http://127.0.0.1:8000/, Ctrl-C stops it):"
+    echo ".venv/bin/leafprep serve out/demo/run"
     ;;
 test)
     setup ".[dev]"

@@ -41,6 +41,10 @@ API_MODULES = [
     "trainers.evaluate",
     "trainers.predict",
     "trainers.visualize",
+    "leafprep.serve",
+    "leafprep.serve.runs",
+    "leafprep.serve.answers",
+    "leafprep.serve.app",
 ]
 
 

@@ -31,7 +31,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -228,6 +227,23 @@ class _SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+class _HostCheck:
+    """Answers only requests for ``allowed`` host names (400 otherwise): a page elsewhere cannot rebind a DNS name to this server."""
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
+        self.app, self.allowed = app, {host.lower() for host in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.lower() not in self.allowed:
+                refusal = Refused(400, "<request>", f"this server does not answer for the host {host!r}", "use http://127.0.0.1 or http://localhost")
+                await refusal.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _timing(started: float, seconds: dict[str, float] | None = None) -> dict[str, str]:
     """A Server-Timing header: the app's time for the request, and the parts of the work (milliseconds)."""
     parts = [f"app;dur={(time.perf_counter() - started) * 1000:.2f}"]
@@ -265,7 +281,7 @@ def create_app(runs: dict[str, ServedRun], limits: Limits | None = None, *, allo
     app.state.service = service
     app.add_middleware(_SecurityHeaders)
     if allowed_hosts is not None:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+        app.add_middleware(_HostCheck, allowed=allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
 

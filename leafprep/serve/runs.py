@@ -75,9 +75,9 @@ class ServedRun:
     name: str
     run: Run
     facts: dict[str, Any]
-    _learned: dict[int, bytes] = field(default_factory=dict, repr=False)
-    _making: dict[int, threading.Lock] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _learned: dict[int, bytes] = field(default_factory=dict, init=False, repr=False)
+    _making: dict[int, threading.Lock] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def kind(self) -> str:
