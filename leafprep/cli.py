@@ -851,7 +851,7 @@ def serve(
 ) -> None:
     """A web page and JSON API over trained runs: draw a digit or upload a photo and see how the run reads it.
 
-    Needs the serve extra: pip install 'leafprep[serve]'. Ctrl-C stops it.
+    Needs leafprep's serve extra (FastAPI and uvicorn). Ctrl-C stops it.
     """
     from .serve import EXTRA, missing_packages
 

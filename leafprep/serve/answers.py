@@ -227,7 +227,7 @@ def normalized(
 ) -> tuple[bytes, list[str]]:
     """``POST /api/normalize``: the upload normalised as ``leafprep normalize`` would, as PNG or ``.npy`` bytes, and its notes.
 
-    The ``.npy`` file holds float32 in [0, 1] and no pickle (``allow_pickle=False``).
+    The ``.npy`` file holds float32 in [0, 1], written with ``allow_pickle=False``.
     """
     from ..normalization import normalize_steps
 

@@ -336,7 +336,7 @@ def create_app(runs: dict[str, ServedRun], limits: Limits | None = None, *, allo
         kind: Literal["digit", "leaf", "auto"] = Query("digit", description="What the image shows."),
         size: int = Query(28, ge=8, le=1024, description="Side of the result in pixels."),
         mode: Literal["gray", "silhouette", "rgb"] | None = Query(None, description="Leaves: gray (default), silhouette or rgb."),
-        file_format: Literal["png", "npy"] = Query("png", alias="format", description="png (8-bit) or npy (float32 in [0, 1], no pickle)."),
+        file_format: Literal["png", "npy"] = Query("png", alias="format", description="png (8-bit) or npy (float32 in [0, 1])."),
     ) -> Response:
         """The image as `leafprep normalize` writes it. Notes (the kind chosen by `auto`, a leaf cut by the border)
         come in the header `X-Leafprep-Notes`, as JSON."""
