@@ -166,3 +166,25 @@ def test_a_leaf_run_shows_the_leaf_outlined_and_the_top_species(page, tmp_path):
     expect(page.locator("#steps figure")).to_have_count(5)
     expect(page.locator("#learned-caption")).to_contain_text("the weights of")
     screenshot(page, "leaf", tmp_path)
+
+
+def test_a_photo_dropped_or_pasted_on_the_page_is_read(page):
+    from playwright.sync_api import expect
+    from serving import drawn_seven
+
+    from photos import encode
+
+    give = """async ([kind, bytes]) => {
+        const data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(bytes)], "seven.png", { type: "image/png" }));
+        const event = kind === "drop"
+            ? new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true })
+            : new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+        (kind === "drop" ? document.getElementById("drop") : document).dispatchEvent(event);
+    }"""
+    seven = list(encode(drawn_seven(), "PNG"))
+    for kind in ("drop", "paste"):
+        page.click("#clear")
+        expect(page.locator("#answer-box")).to_be_hidden()
+        page.evaluate(give, [kind, seven])
+        expect(page.locator("#answer")).to_have_text("7")
