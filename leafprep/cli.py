@@ -685,14 +685,27 @@ class ModelName(StrEnum):
     leaf = "leaf"
 
 
+class OptimizerName(StrEnum):
+    """Optimisers of the bundled trainer (trainers.models.OPTIMIZERS)."""
+
+    adam = "adam"
+    sgd = "sgd"
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="A dataset folder written by 'leafprep build'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model.keras, preprocessing.json, metrics.json, history.csv, logs/.")],
     model: Annotated[ModelName, typer.Option(help="Which network.")] = ModelName.convnet,
     epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs (early stopping may end sooner).")] = 10,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    learning_rate: Annotated[float, typer.Option(min=1e-7, help="Adam's starting rate; a cosine takes it to zero.")] = 1e-3,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images a step (default: the model's; 128 for all of them).")] = None,
+    learning_rate: Annotated[
+        Optional[float],
+        typer.Option(min=1e-7, help="The starting rate; a cosine takes it to zero (default: the model's; 1.0 for softmax, 1e-3 for the others)."),
+    ] = None,
+    optimizer: Annotated[
+        Optional[OptimizerName], typer.Option(help="adam, or plain sgd (default: the model's; sgd for softmax, adam for the others).")
+    ] = None,
     augment: Annotated[Optional[str], typer.Option(help="Online augmentation: digits, leaves or a YAML/JSON pipeline.")] = None,
     patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 3,
     seed: Annotated[int, typer.Option()] = 0,
@@ -711,6 +724,7 @@ def train(
                 epochs=epochs,
                 batch_size=batch_size,
                 learning_rate=learning_rate,
+                optimizer=optimizer.value if optimizer else None,
                 augment=augment,
                 seed=seed,
                 patience=patience,

@@ -72,7 +72,7 @@ def make_runs(root: Path) -> dict[str, Path]:
     write_idx(idx / "t10k-labels-idx1-ubyte.gz", labels[1300:])
     build(idx, root / "digits", BuildOptions(kind="none"), workers=0)
     train(root / "digits", root / "convnet", model="convnet", epochs=4, batch_size=32, learning_rate=0.003, verbose=0)
-    train(root / "digits", root / "softmax", model="softmax", epochs=3, batch_size=32, learning_rate=0.01, verbose=0)
+    train(root / "digits", root / "softmax", model="softmax", epochs=3, batch_size=32, learning_rate=0.01, optimizer="adam", verbose=0)
     build(SAMPLES / "leaves", root / "leaf-data", BuildOptions(kind="leaf", size=32, split=(1.0, 0.0, 0.0)), workers=0)
-    train(root / "leaf-data", root / "leaves", model="softmax", epochs=20, batch_size=8, learning_rate=0.01, patience=20, verbose=0)
+    train(root / "leaf-data", root / "leaves", model="softmax", epochs=20, batch_size=8, learning_rate=0.01, optimizer="adam", patience=20, verbose=0)
     return {name: root / name for name in ("convnet", "softmax", "leaves")}

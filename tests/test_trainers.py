@@ -45,7 +45,7 @@ def test_training_lowers_the_loss_and_writes_a_run_that_reloads(mnist_small, tmp
     from trainers.runs import load_run
     from trainers.train import train
 
-    metrics = train(mnist_small, tmp_path / "run", model="softmax", epochs=4, batch_size=64, learning_rate=0.01, verbose=0)
+    metrics = train(mnist_small, tmp_path / "run", model="softmax", epochs=4, batch_size=64, verbose=0)
     run = tmp_path / "run"
     for name in ("model.keras", "preprocessing.json", "metrics.json", "history.csv"):
         assert (run / name).is_file(), name
@@ -61,6 +61,54 @@ def test_training_lowers_the_loss_and_writes_a_run_that_reloads(mnist_small, tmp
     assert loaded.labels == settings["labels"]
     again = loaded.model.predict_on_batch(np.zeros((1, 28, 28, 1), np.float32))
     assert again.shape == (1, 10) and abs(float(again.sum()) - 1.0) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def bars(tmp_path_factory):
+    """A dataset without ../shared: 3 classes of 28x28 images, each a bright bar (a row, a column or a
+    diagonal) in noise, all inside the middle 20x20; the 4-pixel border never has ink."""
+    rng = np.random.default_rng(0)
+    labels = (np.arange(600) % 3).astype(np.uint8)
+    images = np.zeros((600, 28, 28), np.uint8)
+    middle = rng.integers(0, 90, (600, 20, 20))
+    for image, label, noise in zip(images, labels, middle):
+        image[4:24, 4:24] = noise
+        bar = (slice(12, 15), slice(6, 22)) if label == 0 else (slice(6, 22), slice(12, 15)) if label == 1 else np.diag_indices(28)
+        image[bar] = 255
+        image[:4], image[24:], image[:, :4], image[:, 24:] = 0, 0, 0, 0
+    return mnist_records(tmp_path_factory.mktemp("bars"), images, labels, 450, 150), images[:450], labels[:450]
+
+
+def test_softmax_weights_stay_zero_where_no_ink_falls_and_draw_the_classes(bars, tmp_path):
+    from trainers.evaluate import class_templates, weight_map_correlation
+    from trainers.runs import load_run
+    from trainers.visualize import weight_maps
+
+    data, images, labels = bars
+    from trainers.train import train
+
+    metrics = train(data, tmp_path / "run", model="softmax", epochs=1, verbose=0)
+    assert metrics["options"]["optimizer"] == "sgd" and metrics["options"]["learning_rate"] == 1.0  # the softmax's recipe
+    maps = weight_maps(load_run(tmp_path / "run").model)
+    border = np.ones((28, 28), bool)
+    border[4:24, 4:24] = False
+    assert np.all(maps[:, border] == 0.0), "pixels that never see ink keep their zero weight"
+    correlation = weight_map_correlation(maps, class_templates(images, labels, 3))
+    assert correlation.min() > 0.9, correlation
+    assert metrics["test_accuracy"] > 0.9
+
+
+def test_the_model_recipe_fills_in_what_the_caller_leaves_out(bars, tmp_path):
+    from trainers.models import RECIPES, Recipe
+    from trainers.train import train
+
+    assert all(RECIPES[name] == Recipe("adam", 1e-3, 128) for name in ("convnet", "fast", "convnet-bn", "leaf"))
+    options = train(bars[0], tmp_path / "a", model="softmax", epochs=1, max_steps=1, learning_rate=0.5, verbose=0)["options"]
+    assert (options["optimizer"], options["learning_rate"], options["batch_size"]) == ("sgd", 0.5, 128)
+    options = train(bars[0], tmp_path / "b", model="softmax", epochs=1, max_steps=1, optimizer="adam", batch_size=32, verbose=0)["options"]
+    assert (options["optimizer"], options["learning_rate"], options["batch_size"]) == ("adam", 1.0, 32)
+    with pytest.raises(ParameterError, match="optimizer must be one of"):
+        train(bars[0], tmp_path / "c", model="softmax", optimizer="rmsprop", verbose=0)
 
 
 def test_same_seed_same_first_epoch(mnist_small, tmp_path):

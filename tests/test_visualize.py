@@ -18,7 +18,7 @@ def runs(tmp_path_factory, mnist_test):
     images, labels = mnist_test
     root = tmp_path_factory.mktemp("visualize")
     mnist_records(root, images, labels, 2000)
-    train(root / "ds", root / "softmax", model="softmax", epochs=5, batch_size=64, learning_rate=0.005, verbose=0)
+    train(root / "ds", root / "softmax", model="softmax", epochs=5, batch_size=64, learning_rate=0.005, optimizer="adam", verbose=0)
     train(root / "ds", root / "convnet", model="convnet", epochs=1, max_steps=10, verbose=0)
     return root, images[:2000].astype(np.float32) / 255.0, labels[:2000]
 

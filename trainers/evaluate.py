@@ -13,7 +13,7 @@ from leafprep.errors import LeafprepError
 
 from .runs import load_run
 
-__all__ = ["confusion_matrix", "evaluate"]
+__all__ = ["class_templates", "confusion_matrix", "evaluate", "weight_map_correlation"]
 
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
@@ -23,6 +23,41 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> 
     [[1, 0], [1, 1]]
     """
     return np.bincount(truth * classes + predicted, minlength=classes * classes).reshape(classes, classes)
+
+
+def class_templates(images: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """(classes, H, W): each class's mean image minus the mean of all images (channels averaged).
+
+    What a one-layer network's weights for a class would look like if they
+    only said "more ink where this class has more ink than the others".
+
+    >>> class_templates(np.array([[[0.0, 1.0]], [[1.0, 0.0]]]), np.array([0, 1]), 2).tolist()
+    [[[-0.5, 0.5]], [[0.5, -0.5]]]
+    """
+    pixels = np.asarray(images, np.float64)
+    if pixels.ndim == 4:
+        pixels = pixels.mean(axis=-1)
+    overall = pixels.mean(axis=0)
+    return np.stack([pixels[labels == c].mean(axis=0) - overall for c in range(classes)])
+
+
+def weight_map_correlation(maps: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Pearson's correlation of each class's weight map with its template, over the pixels: ``(classes,)``.
+
+    ``maps`` from :func:`trainers.visualize.weight_maps` (a softmax model),
+    ``templates`` from :func:`class_templates`; 1 means the map draws the
+    class exactly as its mean image stands out from the rest. A constant map
+    (e.g. all zero) scores 0.
+
+    >>> weight_map_correlation(np.array([[[1.0, 3.0]], [[2.0, 0.0]]]), np.array([[[-1.0, 1.0]], [[-1.0, 1.0]]])).round(6).tolist()
+    [1.0, -1.0]
+    """
+    a = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    b = np.asarray(templates, np.float64).reshape(len(templates), -1)
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)
 
 
 def evaluate(

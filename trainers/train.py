@@ -22,8 +22,9 @@ def train(
     *,
     model: str = "convnet",
     epochs: int = 10,
-    batch_size: int = 128,
-    learning_rate: float = 1e-3,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    optimizer: str | None = None,
     augment: Any = None,
     seed: int = 0,
     patience: int = 3,
@@ -47,8 +48,13 @@ def train(
     epochs : int, optional
         At most this many; early stopping ends sooner after ``patience``
         epochs without improvement and restores the best weights.
-    batch_size, learning_rate : optional
-        Adam, with the learning rate decaying along a cosine to zero over the epochs.
+    batch_size, learning_rate, optimizer : optional
+        ``optimizer`` is ``"adam"`` or ``"sgd"`` (plain, without momentum);
+        the learning rate decays along a cosine to zero over the epochs.
+        Each left out comes from the model's recipe
+        (:data:`trainers.models.RECIPES`): plain SGD at 1.0, batch 128, for
+        ``softmax`` (its weights then stay pictures of the classes); Adam at
+        1e-3, batch 128, for the others.
     augment : str or path, optional
         Online augmentation of the training batches (``"digits"``,
         ``"leaves"`` or a pipeline file; :mod:`leafprep.augmentation`).
@@ -77,10 +83,16 @@ def train(
     tensorflow()
     import keras
 
-    from .models import build_model
+    from .models import OPTIMIZERS, build_model, recipe
 
+    default = recipe(model)
+    batch_size = default.batch_size if batch_size is None else batch_size
+    learning_rate = default.learning_rate if learning_rate is None else learning_rate
+    optimizer = default.optimizer if optimizer is None else optimizer
     if epochs < 1 or batch_size < 1 or learning_rate <= 0:
         raise ParameterError("epochs", "epochs and batch_size must be at least 1 and learning_rate positive")
+    if optimizer not in OPTIMIZERS:
+        raise ParameterError("optimizer", f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
     meta = info(data)
     if "train" not in meta["splits"]:
         raise LeafprepError(str(data), "has no train split", "build it with a train share, e.g. --split 80/10/10")
@@ -108,7 +120,8 @@ def train(
     examples = meta["splits"]["train"]["examples"]
     steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
-    network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    step = keras.optimizers.Adam(schedule) if optimizer == "adam" else keras.optimizers.SGD(schedule)
+    network.compile(optimizer=step, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # Repeated, with a fixed number of batches an epoch: Keras then keeps one iterator (and the shuffle
     # and augmentation go on from epoch to epoch) and does not warn about running out of data.
     training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment, repeat=True, skip_damaged=skip_damaged)
@@ -139,6 +152,7 @@ def train(
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
+            "optimizer": optimizer,
             "augment": str(augment) if augment else None,
             "seed": seed,
         },
