@@ -812,31 +812,64 @@ class What(StrEnum):
     activations = "activations"
 
 
+class Prior(StrEnum):
+    """What keeps 'leafprep visualize --what dream' on pictures like the data."""
+
+    vae = "vae"
+    none = "none"
+
+
 @app.command()
 def visualize(
     run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The picture: .png, .svg or .pdf.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The picture (.png, .svg or .pdf), or the arrays behind it (.npy: weights, dreams or the heat map).")
+    ],
     what: Annotated[What, typer.Option(help="weights, dream, saliency, gradcam or activations.")] = What.weights,
     input_photo: Annotated[Optional[Path], typer.Option("--input", help="The photo for saliency, gradcam and activations.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the dreams.")] = 0,
-    steps: Annotated[int, typer.Option(min=1, help="Gradient steps of each dream.")] = 150,
+    prior: Annotated[
+        Prior,
+        typer.Option(
+            help="Dreams: 'vae' searches pictures like the training data (a small VAE learnt from the run's records once, "
+            "kept in the run folder); 'none' optimises the pixels, showing what the network alone responds to."
+        ),
+    ] = Prior.vae,
+    per_class: Annotated[int, typer.Option("--per-class", min=1, help="Dreams of each class (one row a class).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the dreams (and of the prior's training).")] = 0,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Gradient steps of each dream [default: 300 on the prior, 150 without].")] = None,
 ) -> None:
     """Draw what a trained network learned: its weights, dreamt-up classes, where it looks, its feature maps."""
-    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise _usage_error(f"--out must end in .png, .svg or .pdf, got {out}")
+    suffix = out.suffix.lower()
+    if suffix not in (*_PICTURE_SUFFIXES, ".npy"):
+        raise _usage_error(f"--out must end in .png, .svg, .pdf or .npy, got {out}")
+    if suffix == ".npy" and what == What.activations:
+        raise _usage_error("--what activations draws layers of different sizes: write it as .png, .svg or .pdf")
     if what in (What.saliency, What.gradcam, What.activations) and input_photo is None:
         raise _usage_error(f"--what {what.value} needs --input PHOTO")
     from trainers import visualize as draw
     from trainers.predict import prepare_steps
     from trainers.runs import load_run
 
+    arrays = None
     with _fails_cleanly():
         loaded = load_run(run_folder)
         model, labels = loaded.model, loaded.labels
         if what == What.weights:
-            figure = draw.weights_figure(model, labels)
+            arrays = draw.weight_maps(model)
+            figure = draw.weights_figure(model, labels) if suffix != ".npy" else None
         elif what == What.dream:
-            figure, _, probabilities = draw.dream_figure(model, labels, seed=seed, steps=steps)
+            decoder = None
+            if prior == Prior.vae:
+                from trainers.prior import MIN_VARIETY, decoder_for, variety
+
+                decoder = decoder_for(loaded, seed=seed, verbose=True)
+                if variety(decoder) < MIN_VARIETY:
+                    _say(
+                        "warning",
+                        f"{run_folder}: the dream prior draws nearly the same picture whatever its code (too few or too varied "
+                        "training images for it to learn): these dreams show little; --prior none shows what the network responds to",
+                    )
+            figure, arrays, probabilities = draw.dream_figure(model, labels, prior=decoder, per_class=per_class, seed=seed, steps=steps)
             err_console.print(f"each dream's probability for its own class: min {probabilities.min():.3f}, mean {probabilities.mean():.3f}")
         else:
             assert input_photo is not None
@@ -844,14 +877,20 @@ def visualize(
             if what == What.activations:
                 figure = draw.activations_figure(model, image)
             else:
-                heat = draw.saliency(model, image) if what == What.saliency else draw.gradcam(model, image)
+                arrays = draw.saliency(model, image) if what == What.saliency else draw.gradcam(model, image)
                 probabilities = model.predict(image[None], verbose=0)[0]
                 guess = int(probabilities.argmax())
                 title = f"{what.value}: {labels[guess]} ({probabilities[guess]:.0%})"
-                figure = draw.attention_figure(heat, image, *draw.object_on_photo(stages), title)
+                figure = draw.attention_figure(arrays, image, *draw.object_on_photo(stages), title)
         out.parent.mkdir(parents=True, exist_ok=True)
-        draw.save(figure, out)
-    err_console.print(f"{what.value} in {escape(str(out))}")
+        if suffix == ".npy":
+            import numpy as np
+
+            np.save(out, np.asarray(arrays, np.float32), allow_pickle=False)
+        else:
+            draw.save(figure, out)
+    shape = f" (an array of shape {tuple(arrays.shape)})" if suffix == ".npy" and arrays is not None else ""
+    err_console.print(f"{what.value} in {escape(str(out))}{shape}")
 
 
 @app.command()

@@ -41,6 +41,7 @@ API_MODULES = [
     "trainers.evaluate",
     "trainers.predict",
     "trainers.visualize",
+    "trainers.prior",
     "leafprep.serve",
     "leafprep.serve.runs",
     "leafprep.serve.answers",

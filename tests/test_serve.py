@@ -370,3 +370,22 @@ def test_a_real_server_process_answers_and_stops_on_ctrl_c(serve_runs):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_convnets_learned_picture_is_dreamt_on_the_runs_prior_when_visualize_has_trained_one(serve_runs, tmp_path, monkeypatch):
+    import shutil
+
+    import trainers.visualize
+    from leafprep.serve.runs import load_runs
+    from trainers.prior import PRIOR_FILE, train_prior
+
+    folder = tmp_path / "convnet"
+    shutil.copytree(serve_runs["convnet"], folder)
+    decoder, _ = train_prior(np.random.default_rng(0).uniform(0, 1, (64, 28, 28, 1)).astype(np.float32), steps=5)
+    decoder.save(folder / PRIOR_FILE)
+    priors = []
+    real_dream = trainers.visualize.dream
+    monkeypatch.setattr(trainers.visualize, "dream", lambda *args, **kwargs: priors.append(kwargs.get("prior")) or real_dream(*args, **kwargs))
+    served = load_runs([folder])["convnet"]
+    assert served.learned_png(7).startswith(b"\x89PNG") and priors and priors[0] is not None
+    assert tuple(priors[0].output_shape[1:]) == (28, 28, 1)

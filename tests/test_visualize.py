@@ -74,7 +74,7 @@ def test_cli_visualize_draws_every_kind_of_picture(runs, what, tmp_path):
     if what in ("saliency", "gradcam", "activations"):
         arguments += ["--input", str(photo)]
     if what == "dream":
-        arguments += ["--steps", "30"]
+        arguments += ["--steps", "30", "--prior", "none"]
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
@@ -84,3 +84,123 @@ def test_visualize_needs_an_input_for_saliency_and_a_known_format(runs, tmp_path
     root, _, _ = runs
     assert CliRunner().invoke(app, ["visualize", str(root / "softmax"), "--what", "saliency", "--out", str(tmp_path / "s.png")]).exit_code == 2
     assert CliRunner().invoke(app, ["visualize", str(root / "softmax"), "--out", str(tmp_path / "w.jpg")]).exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def prior(runs):
+    """A small VAE prior, briefly trained on the runs' 2,000 digits and kept in both run folders (as `visualize` caches it)."""
+    import shutil
+
+    from trainers.prior import PRIOR_FILE, train_prior
+
+    root, images, _ = runs
+    decoder, info = train_prior(images[:, :, :, None], steps=300, seed=0)
+    decoder.save(root / "softmax" / PRIOR_FILE)
+    shutil.copy(root / "softmax" / PRIOR_FILE, root / "convnet" / PRIOR_FILE)
+    return decoder, info
+
+
+def _pc_residual(pictures: np.ndarray, images: np.ndarray) -> np.ndarray:
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    mean = flat.mean(axis=0)
+    axes = np.linalg.svd(flat - mean, full_matrices=False)[2][:40]
+    centred = pictures.reshape(len(pictures), -1) - mean
+    return np.linalg.norm(centred - (centred @ axes.T) @ axes, axis=1) / np.linalg.norm(centred, axis=1)
+
+
+def test_dreams_on_the_prior_lie_closer_to_real_digits_than_dreams_on_pixels(runs, prior):
+    from trainers.runs import load_run
+    from trainers.visualize import dreams
+
+    root, images, _ = runs
+    decoder, info = prior
+    assert info["steps"] == 300 and info["loss"] < 250  # the VAE learnt something (about 545 at the start)
+    model = load_run(root / "softmax").model
+    on_prior = np.concatenate([dreams(model, digit, 2, prior=decoder, seed=digit) for digit in range(10)])
+    on_pixels = np.concatenate([dreams(model, digit, 1, steps=80, seed=digit) for digit in range(10)])
+    prior_residual, pixel_residual = np.median(_pc_residual(on_prior, images)), np.median(_pc_residual(on_pixels, images))
+    print(f"PC residual: real {np.median(_pc_residual(images[:200], images)):.3f}, on the prior {prior_residual:.3f}, on pixels {pixel_residual:.3f}")
+    assert prior_residual < pixel_residual - 0.1
+    read = np.asarray(model.predict(on_prior, verbose=0)).argmax(axis=1)
+    print("read as their own class:", (read == np.repeat(np.arange(10), 2)).mean())
+    assert (read == np.repeat(np.arange(10), 2)).mean() >= 0.8  # a net this weak (2,000 digits) is rarely sure
+
+
+def test_dreams_on_the_prior_repeat_for_a_seed_and_differ_between_seeds(runs, prior):
+    from trainers.runs import load_run
+    from trainers.visualize import dream, dreams
+
+    root, _, _ = runs
+    decoder, _ = prior
+    model = load_run(root / "convnet").model
+    first = dreams(model, 3, 2, prior=decoder, seed=5, steps=20)
+    assert first.shape == (2, 28, 28, 1) and np.array_equal(first, dreams(model, 3, 2, prior=decoder, seed=5, steps=20))
+    assert not np.array_equal(first[0], first[1])
+    assert not np.array_equal(dream(model, 3, prior=decoder, seed=5, steps=20), dream(model, 3, prior=decoder, seed=6, steps=20))
+
+
+def test_cli_writes_the_dreams_per_class_as_an_array_from_the_cached_prior(runs, prior, tmp_path):
+    from trainers.prior import PRIOR_FILE
+
+    root, _, _ = runs
+    cached = (root / "softmax" / PRIOR_FILE).stat().st_mtime_ns
+    out = tmp_path / "dreams.npy"
+    result = CliRunner().invoke(app, ["visualize", str(root / "softmax"), "--what", "dream", "--per-class", "2", "--steps", "10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pictures = np.load(out, allow_pickle=False)
+    assert pictures.shape == (20, 28, 28, 1) and pictures.dtype == np.float32 and 0.0 <= pictures.min() <= pictures.max() <= 1.0
+    assert (root / "softmax" / PRIOR_FILE).stat().st_mtime_ns == cached  # used, not trained again
+
+
+def test_cli_writes_softmax_weights_as_classes_by_height_by_width(runs, tmp_path):
+    from trainers.runs import load_run
+    from trainers.visualize import weight_maps
+
+    root, _, _ = runs
+    out = tmp_path / "weights.npy"
+    assert CliRunner().invoke(app, ["visualize", str(root / "softmax"), "--out", str(out)]).exit_code == 0
+    assert np.array_equal(np.load(out), weight_maps(load_run(root / "softmax").model))
+
+
+def test_dreams_of_a_run_whose_records_are_gone_say_what_is_missing_and_how_to_dream_without_a_prior(runs, tmp_path):
+    import json
+    import shutil
+
+    root, _, _ = runs
+    moved = tmp_path / "run"
+    shutil.copytree(root / "softmax", moved, ignore=shutil.ignore_patterns("dream-prior.*"))
+    settings = json.loads((moved / "preprocessing.json").read_text())
+    settings["dataset"] = str(tmp_path / "gone")
+    (moved / "preprocessing.json").write_text(json.dumps(settings))
+    result = CliRunner().invoke(app, ["visualize", str(moved), "--what", "dream", "--out", str(tmp_path / "d.png")])
+    assert result.exit_code == 1
+    assert "gone" in result.output and "--prior none" in result.output and "Traceback" not in result.output
+    without = ["visualize", str(moved), "--what", "dream", "--prior", "none", "--steps", "5", "--out", str(tmp_path / "d.png")]
+    result = CliRunner().invoke(app, without)
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unknown_prior_is_a_usage_error(runs, tmp_path):
+    root, _, _ = runs
+    result = CliRunner().invoke(app, ["visualize", str(root / "softmax"), "--what", "dream", "--prior", "gan", "--out", str(tmp_path / "d.png")])
+    assert result.exit_code == 2 and "gan" in result.output
+
+
+def test_a_prior_that_draws_one_picture_whatever_its_code_is_reported(runs, tmp_path):
+    import shutil
+
+    import keras
+
+    from trainers.prior import PRIOR_FILE, variety
+
+    root, _, _ = runs
+    moved = tmp_path / "run"
+    shutil.copytree(root / "softmax", moved, ignore=shutil.ignore_patterns("dream-prior.*"))
+    code = keras.Input((16,))
+    picture = keras.layers.Dense(784, activation="sigmoid", kernel_initializer="zeros", bias_initializer="random_normal")(code)
+    collapsed = keras.Model(code, keras.layers.Reshape((28, 28, 1))(picture))
+    collapsed.save(moved / PRIOR_FILE)
+    assert variety(collapsed) < 1e-6
+    result = CliRunner().invoke(app, ["visualize", str(moved), "--what", "dream", "--steps", "3", "--out", str(tmp_path / "d.png")])
+    assert result.exit_code == 0, result.output
+    assert "nearly the same picture" in result.output and "--prior none" in result.output

@@ -32,6 +32,7 @@ __all__ = [
     "attention_figure",
     "dream",
     "dream_figure",
+    "dreams",
     "gradcam",
     "object_on_photo",
     "saliency",
@@ -42,6 +43,12 @@ __all__ = [
 
 #: What ``leafprep visualize --what`` can draw.
 WHAT = ("weights", "dream", "saliency", "gradcam", "activations")
+#: A dream on a prior is kept once the network gives its class this probability.
+DREAM_CONFIDENCE = 0.999
+#: Weight of the latent code's prior, ``|z|^2 / 2``, against the class's log-probability.
+PRIOR_WEIGHT = 0.01
+#: Random starts searched for each dream on a prior; the best ones are kept.
+DREAM_STARTS = 4
 
 
 def _tf() -> Any:
@@ -141,26 +148,61 @@ def _blur(image: Any, sigma: float) -> Any:
 
 
 def dream(
-    model: Any, class_index: int, *, steps: int = 150, learning_rate: float = 0.05, seed: int = 0, tv: float = 0.02, jitter: int = 2
+    model: Any,
+    class_index: int,
+    *,
+    prior: Any = None,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    seed: int = 0,
+    tv: float = 0.02,
+    jitter: int = 2,
 ) -> np.ndarray:
-    """An input the network takes for ``class_index``: activation maximisation, regularised.
+    """An input the network takes for ``class_index``.
 
-    Gradient ascent on ``log p(class)`` from faint noise, with a random shift
-    (jitter) of up to ``jitter`` pixels at every step, a Gaussian blur every 10
-    steps (blur weakens as the dream settles), total variation weighted by
-    ``tv``, and the image kept in [0, 1].
+    With a ``prior`` (the decoder of :mod:`trainers.prior`), the dream is an
+    image among those the decoder can draw, that is among images like the
+    training data, that the network is sure of: Adam on the latent code ``z``
+    from :data:`DREAM_STARTS` random starts, maximising ``min(log p(class),
+    log 0.999) - 0.01 |z|^2 / 2`` (the second term is the code's standard
+    normal prior: it keeps the dream a typical member of its class); a code
+    is kept as soon as ``p(class)`` reaches :data:`DREAM_CONFIDENCE`, so that
+    dreams from other starts stay different, and the best starts by that
+    objective are the dreams. Without one, activation maximisation
+    on the pixels: gradient ascent on ``log p(class)`` from faint noise, with
+    a random shift (jitter) of up to ``jitter`` pixels at every step, a
+    Gaussian blur every 10 steps (weaker as the dream settles), total
+    variation weighted by ``tv``, and the image kept in [0, 1]. That shows
+    what the network alone responds to.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model of :mod:`trainers.models` (ends in a softmax Dense layer).
+    class_index : int
+    prior : keras.Model, optional
+        A decoder from a latent code to an image of the model's input shape.
+    steps, learning_rate : optional
+        Gradient steps and Adam's step size: 300 and 0.1 on a prior, 150 and 0.05 on pixels.
+    seed : int, optional
+        The starting code or noise (and the jitter): the same seed gives the same dream.
+    tv, jitter : optional
+        Regularisation of the pixel search (unused with a prior).
 
     Returns
     -------
     image : (H, W, C) ndarray of float32 in [0, 1]
     """
+    if prior is not None:
+        return dreams(model, class_index, 1, prior=prior, steps=steps, learning_rate=learning_rate, seed=seed)[0]
     tf = _tf()
+    steps = 150 if steps is None else steps
     height, width, channels = model.input_shape[1:]
     rng = np.random.default_rng(seed)
     image = tf.Variable(rng.uniform(0.0, 0.1, (1, height, width, channels)).astype(np.float32))
     import keras
 
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(0.05 if learning_rate is None else learning_rate)
     shifts = rng.integers(-jitter, jitter + 1, size=(steps, 2))
     for step in range(steps):
         with tf.GradientTape() as tape:
@@ -175,21 +217,82 @@ def dream(
     return np.asarray(image[0].numpy(), np.float32)
 
 
-def dream_figure(model: Any, labels: list[str], *, seed: int = 0, steps: int = 150) -> tuple[Any, np.ndarray, np.ndarray]:
-    """A dream for every class, and the net's probability for its own class: (figure, dreams, probabilities)."""
-    dreams = np.stack([dream(model, index, seed=seed + index, steps=steps) for index in range(len(labels))])
-    probabilities = np.asarray(model.predict(dreams, verbose=0))[np.arange(len(labels)), np.arange(len(labels))]
-    rows, columns = _grid(len(labels))
+def dreams(
+    model: Any, class_index: int, count: int, *, prior: Any = None, steps: int | None = None, learning_rate: float | None = None, seed: int = 0
+) -> np.ndarray:
+    """``count`` dreams of one class (see :func:`dream`): (count, H, W, C) float32 in [0, 1].
+
+    On a prior the codes are searched together, one batch; on pixels dream
+    ``i`` uses seed ``seed + 1000 * i``. The same arguments give the same dreams.
+    """
+    if count < 1:
+        raise ParameterError("per_class", f"must be at least 1, got {count}")
+    if prior is None:
+        return np.stack([dream(model, class_index, steps=steps, learning_rate=learning_rate, seed=seed + 1000 * i) for i in range(count)])
+    tf = _tf()
+    import keras
+
+    expected, drawn = tuple(model.input_shape[1:]), tuple(prior.output_shape[1:])
+    if expected != drawn:
+        raise ParameterError("prior", f"draws {drawn} images but the network reads {expected}")
+    latent = int(prior.input_shape[-1])
+    # Several starts a dream: from some the search gets stuck where the network stays unsure.
+    start = np.random.default_rng(seed).normal(0.0, 1.0, (DREAM_STARTS * count, latent)).astype(np.float32)
+    code = tf.Variable(start)
+    optimizer = keras.optimizers.Adam(0.1 if learning_rate is None else learning_rate)
+    enough = float(np.log(DREAM_CONFIDENCE))
+
+    def objective(log_probability: Any, codes: Any) -> Any:
+        return tf.minimum(log_probability, enough) - 0.5 * PRIOR_WEIGHT * tf.reduce_sum(tf.square(codes), axis=1)
+
+    @tf.function
+    def step() -> Any:
+        with tf.GradientTape() as tape:
+            log_probability = tf.nn.log_softmax(_logits(model, prior(code, training=False)))[:, class_index]
+            loss = -tf.reduce_sum(objective(log_probability, code))
+        optimizer.apply_gradients([(tape.gradient(loss, code), code)])
+        return log_probability
+
+    # Each code is kept where the network first becomes sure enough of it: searched on, all codes
+    # would end at the one most typical sure picture, and the dreams of a class would be the same.
+    final, done = start.copy(), np.zeros(len(start), bool)
+    for _ in range(300 if steps is None else steps):
+        before = code.numpy()
+        sure = (np.asarray(step()) >= enough) & ~done
+        final[sure], done = before[sure], done | sure
+    final[~done] = code.numpy()[~done]
+    images = prior(tf.constant(final), training=False)
+    scores = np.asarray(objective(tf.nn.log_softmax(_logits(model, images))[:, class_index], tf.constant(final)))
+    best = np.sort(np.argsort(-scores, kind="stable")[:count])
+    return np.clip(np.asarray(images, np.float32)[best], 0.0, 1.0)
+
+
+def dream_figure(
+    model: Any, labels: list[str], *, prior: Any = None, per_class: int = 1, seed: int = 0, steps: int | None = None
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``per_class`` dreams of every class, and the net's probability for its own class: (figure, dreams, probabilities).
+
+    ``dreams`` is (classes x per_class, H, W, C), class by class; one row of the figure a class when ``per_class`` > 1.
+    """
+    classes = len(labels)
+    pictures = np.concatenate([dreams(model, index, per_class, prior=prior, steps=steps, seed=seed + index) for index in range(classes)])
+    own = np.repeat(np.arange(classes), per_class)
+    probabilities = np.asarray(model.predict(pictures, verbose=0))[np.arange(len(own)), own]
+    if per_class == 1:
+        rows, columns = _grid(classes)
+    else:
+        rows, columns = classes, per_class
     figure = _figure(1.3 * columns, 1.5 * rows + 0.4)
     axes = figure.subplots(rows, columns, squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.axis("off")
-        if index < len(labels):
-            picture = dreams[index]
+        if index < len(pictures):
+            picture = pictures[index]
             ax.imshow(picture[:, :, 0] if picture.shape[2] == 1 else picture, cmap="viridis" if picture.shape[2] == 1 else None, vmin=0, vmax=1)
-            ax.set_title(f"{labels[index][:12]} {probabilities[index]:.2f}", fontsize=8)
-    figure.suptitle("dreamt up: what the network would call each class (its probability)")
-    return figure, dreams, probabilities
+            ax.set_title(f"{labels[own[index]][:12]} {probabilities[index]:.2f}", fontsize=8)
+    how = "among pictures like its training data" if prior is not None else "by activation maximisation, no prior"
+    figure.suptitle(f"dreamt up {how}: what the network would call each class (its probability)")
+    return figure, pictures, probabilities
 
 
 def saliency(model: Any, image: np.ndarray, class_index: int | None = None) -> np.ndarray:

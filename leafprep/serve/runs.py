@@ -2,7 +2,8 @@
 
 A run's picture of what it learned is the weight map of a class for a
 one-layer softmax network, and a dream of the class for any other (a
-conv-net): dreams take seconds, so each is made once and kept.
+conv-net; on the run's dream prior when ``leafprep visualize --what dream``
+has trained one): dreams take seconds, so each is made once and kept.
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ class ServedRun:
             maps = weight_maps(model)
             scale = float(np.percentile(np.abs(maps), 99.5)) or 1.0  # as `leafprep visualize --what weights` draws them
             return pictures.diverging(maps[index], scale)
+        # On the run's dream prior where 'leafprep visualize --what dream' has made one (a digit, not strokes).
+        from trainers.prior import load_prior
+
+        decoder = load_prior(self.run.folder)
+        if decoder is not None and tuple(decoder.output_shape[1:]) == tuple(model.input_shape[1:]):
+            return pictures.viridis(dream(model, index, prior=decoder, seed=index))
         return pictures.viridis(dream(model, index, steps=dream_steps, seed=index))
 
 

@@ -1,0 +1,209 @@
+"""A picture prior for dreams: a small variational autoencoder (VAE) trained on a run's own records.
+
+Activation maximisation alone finds whatever input excites the network most:
+for a digit net that is a texture of strokes, not a digit. Searching instead
+the latent space of a generative model of the training images keeps every
+candidate on the data's own manifold, so a dream is *the training-like image
+the network is most sure of* (:func:`trainers.visualize.dream`).
+
+The VAE is small on purpose (two or three strided convolutions each way, a
+16-number latent code): it trains in about two minutes on MNIST on a 2-core
+CPU. Only its decoder is needed for dreams; it is cached in the run folder::
+
+    dream-prior.keras   the decoder: latent code (latent,) -> image (H, W, C) in [0, 1]
+    dream-prior.json    what it was trained on, for how long, and its final loss
+
+The decoder is a plain Keras model of built-in layers: it loads in safe mode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leafprep.errors import LeafprepError
+
+from .runs import Run
+
+__all__ = ["LATENT", "MIN_VARIETY", "PRIOR_FILE", "PRIOR_INFO", "decoder_for", "load_prior", "prior_images", "train_prior", "variety"]
+
+PRIOR_FILE = "dream-prior.keras"
+PRIOR_INFO = "dream-prior.json"
+#: Length of the latent code.
+LATENT = 16
+# Training length in pixels seen (batches x batch size x pixels): 6 MNIST epochs; fewer passes for larger images.
+_PIXEL_BUDGET = 6 * 60_000 * 28 * 28
+_BATCH = 128
+#: Below this :func:`variety` a prior draws one picture whatever its code: ``visualize`` warns.
+MIN_VARIETY = 0.03
+
+
+def _stages(size: int) -> int:
+    """Stride-2 stages each way: the code's picture is about 7 pixels across."""
+    return max(1, min(4, round(math.log2(max(size, 8) / 7))))
+
+
+def _networks(shape: tuple[int, int, int], latent: int) -> tuple[Any, Any]:
+    """Encoder (image -> mean and log variance of the code) and decoder (code -> image)."""
+    import keras
+
+    layers = keras.layers
+    height, width, channels = shape
+    stages = _stages(max(height, width))
+    widths = [32 * 2**i for i in range(stages)]
+    image = keras.Input(shape)
+    x = image
+    for filters in widths:
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    encoder = keras.Model(image, [layers.Dense(latent, name="mean")(x), layers.Dense(latent, name="log_variance")(x)], name="encoder")
+
+    side_h, side_w = -(-height // 2**stages), -(-width // 2**stages)
+    code = keras.Input((latent,))
+    y = layers.Dense(128, activation="relu")(code)
+    y = layers.Dense(side_h * side_w * widths[-1], activation="relu")(y)
+    y = layers.Reshape((side_h, side_w, widths[-1]))(y)
+    for filters in reversed(widths):
+        y = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(y)
+    y = layers.Conv2D(channels, 3, padding="same", activation="sigmoid")(y)
+    if (side_h * 2**stages, side_w * 2**stages) != (height, width):
+        y = layers.Cropping2D(((0, side_h * 2**stages - height), (0, side_w * 2**stages - width)))(y)
+    decoder = keras.Model(code, y, name="decoder")
+    return encoder, decoder
+
+
+def prior_images(run: Run) -> np.ndarray:
+    """The training images of ``run``'s dataset, (N, H, W, C) float32 in [0, 1].
+
+    Raises
+    ------
+    LeafprepError
+        The dataset the run was trained on is gone: says how to dream without a prior.
+    """
+    from leafprep.records import load, reading
+
+    dataset = Path(str(run.settings.get("dataset", "")))
+    if not (dataset / "dataset_info.json").is_file():
+        raise LeafprepError(
+            str(run.folder),
+            f"its dream prior is learnt from the run's training records, and they are gone ({dataset} has no dataset_info.json)",
+            "rebuild the dataset there with 'leafprep build', or dream without a prior: --prior none",
+        )
+    with reading(dataset, ("train",)):
+        batches = [np.asarray(images, np.float32) for images, _ in load(dataset, "train", batch_size=1024)]
+    return np.concatenate(batches)
+
+
+def train_prior(
+    images: np.ndarray, *, latent: int = LATENT, seed: int = 0, steps: int | None = None, verbose: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """Train a VAE on ``images`` and return its decoder and what it did.
+
+    Parameters
+    ----------
+    images : (N, H, W, C) ndarray of float in [0, 1]
+    latent : int, optional
+        Length of the latent code.
+    seed : int, optional
+        Seeds the weights, the batches and the codes' noise: the same images and seed give the same decoder.
+    steps : int, optional
+        Batches of 128 to train on; by default as many as 6 passes over 60,000 MNIST digits take in pixels.
+
+    Returns
+    -------
+    decoder : keras.Model
+        Latent code ``(latent,)`` to image ``(H, W, C)`` in [0, 1].
+    info : dict
+        ``latent``, ``steps``, ``seconds``, ``loss`` (the last 100 batches' mean reconstruction plus KL, per
+        image), ``variety`` (:func:`variety`).
+    """
+    from leafprep._tf import tensorflow
+
+    tf = tensorflow()
+    import keras
+
+    images = np.ascontiguousarray(images, np.float32)
+    count = len(images)
+    shape = tuple(int(side) for side in images.shape[1:])
+    if steps is None:
+        steps = max(200, _PIXEL_BUDGET // (_BATCH * int(np.prod(shape))))
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = _networks(shape, latent)  # type: ignore[arg-type]
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.05))
+    weights = encoder.trainable_variables + decoder.trainable_variables
+    generator = tf.random.Generator.from_seed(seed)
+
+    @tf.function(reduce_retracing=True)
+    def step(batch: Any) -> Any:
+        with tf.GradientTape() as tape:
+            mean, log_variance = encoder(batch, training=True)
+            code = mean + tf.exp(0.5 * log_variance) * generator.normal(tf.shape(mean))
+            rebuilt = tf.clip_by_value(decoder(code, training=True), 1e-6, 1 - 1e-6)
+            reconstruction = -tf.reduce_sum(batch * tf.math.log(rebuilt) + (1 - batch) * tf.math.log(1 - rebuilt), axis=[1, 2, 3])
+            divergence = -0.5 * tf.reduce_sum(1 + log_variance - tf.square(mean) - tf.exp(log_variance), axis=1)
+            loss = tf.reduce_mean(reconstruction + divergence)
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return loss
+
+    order = np.random.default_rng(seed)
+    losses = []
+    start = time.perf_counter()
+    indices = np.empty(0, np.int64)
+    for number in range(steps):
+        if len(indices) < _BATCH:
+            indices = np.concatenate([indices, order.permutation(count)])
+        batch, indices = indices[:_BATCH], indices[_BATCH:]
+        losses.append(float(step(tf.constant(images[batch]))))
+        if verbose and number % 500 == 0:
+            print(f"dream prior: step {number}/{steps}, loss {losses[-1]:.1f}", flush=True)
+    info = {"latent": latent, "steps": steps, "images": count, "image_shape": list(shape), "seed": seed}
+    info |= {"seconds": round(time.perf_counter() - start, 1), "loss": round(float(np.mean(losses[-100:])), 2)}
+    info["variety"] = round(variety(decoder), 4)
+    return decoder, info
+
+
+def variety(decoder: Any, count: int = 64) -> float:
+    """How much the decoder's pictures differ: the mean over pixels of their standard deviation across ``count`` random codes.
+
+    A VAE that has learnt its data draws different pictures for different
+    codes (MNIST: about 0.12); one that draws the same average picture
+    whatever the code (a few hundred leaves) scores near 0, and dreams on it
+    say nothing: see :data:`MIN_VARIETY`.
+    """
+    codes = np.random.default_rng(0).normal(0.0, 1.0, (count, int(decoder.input_shape[-1]))).astype(np.float32)
+    return float(np.asarray(decoder(codes, training=False)).std(axis=0).mean())
+
+
+def load_prior(folder: str | Path) -> Any | None:
+    """The decoder cached in a run folder, or None when there is none (or it is damaged)."""
+    import keras
+
+    path = Path(folder) / PRIOR_FILE
+    if not path.is_file():
+        return None
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception:  # a damaged cache is trained again
+        return None
+
+
+def decoder_for(run: Run, *, seed: int = 0, verbose: bool = False) -> Any:
+    """The run's dream prior: loaded from the run folder, or trained on its records and cached there."""
+    decoder = load_prior(run.folder)
+    shape = tuple(run.model.input_shape[1:])
+    if decoder is not None and tuple(decoder.output_shape[1:]) == shape:
+        return decoder
+    images = prior_images(run)
+    if verbose:
+        print(f"dream prior: training a VAE on {len(images)} training images (cached in {run.folder / PRIOR_FILE})", flush=True)
+    decoder, info = train_prior(images, seed=seed, verbose=verbose)
+    info["dataset"] = str(run.settings.get("dataset"))
+    decoder.save(run.folder / PRIOR_FILE)
+    (run.folder / PRIOR_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return decoder
