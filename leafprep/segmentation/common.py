@@ -23,15 +23,16 @@ def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
     return kind
 
 
-def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE) -> np.ndarray:
+def working_image(rgb: np.ndarray, work_side: int = WORK_SIDE, *, keep: float = 0.8) -> np.ndarray:
     """Shrink ``rgb`` so that its long side is at most ``work_side`` (INTER_AREA).
 
-    Images up to a quarter longer are kept as they are: shrinking them would
-    cost more than it saves.
+    Images that would shrink by a factor of ``keep`` or more are kept as they
+    are (by default those up to a quarter longer: shrinking them would cost
+    more than it saves; ``keep=1.0`` keeps only those that fit already).
     """
     height, width = rgb.shape[:2]
     scale = work_side / max(height, width)
-    if scale >= 0.8:
+    if scale >= keep:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from leafprep.segmentation.common import working_image
+
 __all__ = ["boxes", "data_url", "diverging", "heat_over", "png", "shrink", "to_uint8", "viridis"]
 
 
@@ -26,12 +28,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def shrink(picture: np.ndarray, side: int) -> np.ndarray:
     """``picture`` with its longer side at most ``side`` pixels (area averaging); small pictures unchanged."""
-    height, width = picture.shape[:2]
-    scale = side / max(height, width)
-    if scale >= 1.0:
-        return picture
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    return working_image(picture, side, keep=1.0)
 
 
 def png(picture: np.ndarray) -> bytes:
