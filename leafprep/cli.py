@@ -855,8 +855,10 @@ def visualize(
         loaded = load_run(run_folder)
         model, labels = loaded.model, loaded.labels
         if what == What.weights:
-            arrays = draw.weight_maps(model)
-            figure = draw.weights_figure(model, labels) if suffix != ".npy" else None
+            if suffix == ".npy":
+                arrays = draw.weight_maps(model)
+            else:
+                figure = draw.weights_figure(model, labels)
         elif what == What.dream:
             decoder = None
             if prior == Prior.vae:

@@ -180,24 +180,24 @@ def variety(decoder: Any, count: int = 64) -> float:
     return float(np.asarray(decoder(codes, training=False)).std(axis=0).mean())
 
 
-def load_prior(folder: str | Path) -> Any | None:
-    """The decoder cached in a run folder, or None when there is none (or it is damaged)."""
+def load_prior(folder: str | Path, shape: tuple[int, ...] | None = None) -> Any | None:
+    """The decoder cached in a run folder, or None when there is none, it is damaged, or it draws pictures of another ``shape`` (H, W, C)."""
     import keras
 
     path = Path(folder) / PRIOR_FILE
     if not path.is_file():
         return None
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+        decoder = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception:  # a damaged cache is trained again
         return None
+    return decoder if shape is None or tuple(decoder.output_shape[1:]) == tuple(shape) else None
 
 
 def decoder_for(run: Run, *, seed: int = 0, verbose: bool = False) -> Any:
     """The run's dream prior: loaded from the run folder, or trained on its records and cached there."""
-    decoder = load_prior(run.folder)
-    shape = tuple(run.model.input_shape[1:])
-    if decoder is not None and tuple(decoder.output_shape[1:]) == shape:
+    decoder = load_prior(run.folder, tuple(run.model.input_shape[1:]))
+    if decoder is not None:
         return decoder
     images = prior_images(run)
     if verbose:

@@ -8,6 +8,7 @@ has trained one): dreams take seconds, so each is made once and kept.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -137,13 +138,16 @@ class ServedRun:
             maps = weight_maps(model)
             scale = float(np.percentile(np.abs(maps), 99.5)) or 1.0  # as `leafprep visualize --what weights` draws them
             return pictures.diverging(maps[index], scale)
-        # On the run's dream prior where 'leafprep visualize --what dream' has made one (a digit, not strokes).
+        if self._prior is not None:  # a digit or a leaf, not strokes
+            return pictures.viridis(dream(model, index, prior=self._prior, seed=index))
+        return pictures.viridis(dream(model, index, steps=dream_steps, seed=index))
+
+    @functools.cached_property
+    def _prior(self) -> Any:
+        """The run's dream prior where 'leafprep visualize --what dream' has made one (loaded once), else None."""
         from trainers.prior import load_prior
 
-        decoder = load_prior(self.run.folder)
-        if decoder is not None and tuple(decoder.output_shape[1:]) == tuple(model.input_shape[1:]):
-            return pictures.viridis(dream(model, index, prior=decoder, seed=index))
-        return pictures.viridis(dream(model, index, steps=dream_steps, seed=index))
+        return load_prior(self.run.folder, tuple(self.run.model.input_shape[1:]))
 
 
 def load_runs(folders: Sequence[str | os.PathLike[str]]) -> dict[str, ServedRun]:
