@@ -101,11 +101,9 @@ def prior(runs):
 
 
 def _pc_residual(pictures: np.ndarray, images: np.ndarray) -> np.ndarray:
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    mean = flat.mean(axis=0)
-    axes = np.linalg.svd(flat - mean, full_matrices=False)[2][:40]
-    centred = pictures.reshape(len(pictures), -1) - mean
-    return np.linalg.norm(centred - (centred @ axes.T) @ axes, axis=1) / np.linalg.norm(centred, axis=1)
+    from bench.dream_quality import pc_residual, principal_components
+
+    return pc_residual(pictures, *principal_components(images))
 
 
 def test_dreams_on_the_prior_lie_closer_to_real_digits_than_dreams_on_pixels(runs, prior):
