@@ -413,7 +413,9 @@ def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float) -> tuple[np.n
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
     inner = cv2.erode(mask.astype(np.uint8), disc)
     grown = cv2.dilate(mask.astype(np.uint8), disc)
-    image = rgb.astype(np.float32)
+    # Positions are measured in CIELAB: between a dark leaf and its shadow on the card, RGB puts the
+    # shadow nearer the leaf than the eye (and the masks people draw) does.
+    image = _lab(rgb)
     # The local means are smooth: computed on the image shrunk by about the band's width, then enlarged.
     shrink = max(1, reach // 2)
     small_size = (max(1, width // shrink), max(1, height // shrink))
@@ -432,7 +434,8 @@ def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float) -> tuple[np.n
     axis = leaf - background
     contrast = (axis * axis).sum(axis=-1)
     position = ((image - background) * axis).sum(axis=-1) / np.maximum(contrast, 1e-6)
-    where = (grown > 0) & (inner == 0) & (leaf_weight > 0.02) & (background_weight > 0.02) & (contrast > MIN_DISTANCE**2)
+    # Edges too faint to place stay as found (MIN_DISTANCE is in RGB-like units, _LAB_SCALE times CIELAB).
+    where = (grown > 0) & (inner == 0) & (leaf_weight > 0.02) & (background_weight > 0.02) & (contrast > (MIN_DISTANCE / _LAB_SCALE) ** 2)
     return position, where
 
 
@@ -604,7 +607,7 @@ def leaf_mask(
         mask = _largest_part(mask) if mask.any() else labels == best
     # On coloured card, holes of the card's own colour are the card seen through the leaf.
     card_holes = distance if not (neutral or fill_holes) else None
-    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.4 * threshold)
+    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.7 * threshold)
     if not petiole:
         mask = cut_petiole(mask)
     notes = []
