@@ -21,7 +21,9 @@ in the same run, as the baseline.
 Leaves (``--leaves``): the Swedish leaf model (bench/train_leaves.py's recipe,
 shorter) and a second leaf network trained separately (another seed, the
 ``convnet-bn`` model); target: the second reads the first's dreams as their
-own species for at least 13 of 15 species.
+own species for at least 13 of 15 species. Their prior is the one ``auto``
+picks for 747 training images: the autoencoder with a Gaussian on its codes
+(``trainers.prior``).
 
 Run:  python -m bench.dream_quality [--per-class 3] [--leaves]
 Writes bench/results/dream_quality.json and docs/images/dreams-*.png.
@@ -193,15 +195,16 @@ def part_leaves(per_class: int, seed: int) -> dict[str, Any]:
         own = np.repeat(np.arange(len(labels)), per_class)
         read = np.asarray(reader.model.predict(pictures, verbose=0))
         species_read = [int((read[own == c].argmax(axis=1) == c).mean() >= 0.5) for c in range(len(labels))]
-        key = "vae" if prior else "none"
+        key = "prior" if prior else "none"  # the kind 'auto' picks for 747 leaves: facts["prior"]["kind"]
         result[key] = {
             "species_read_as_own": int(sum(species_read)),
+            "species": [label for label, read_as_own in zip(labels, species_read, strict=True) if read_as_own],
             "of": len(labels),
             "own_probability_median": round(float(np.median(read[np.arange(len(own)), own])), 4),
             "seconds_per_class_max": round(max(seconds), 2),
             **facts,
         }
-        how = "on the VAE prior" if prior else "no prior (pixels)"
+        how = f"on the {facts['prior']['kind']} prior" if prior else "no prior (pixels)"
         _figure(pictures, labels, per_class, IMAGES / f"dreams-leaf-{key}.png", f"Swedish leaf model: dreams {how}")
         print("leaf", key, json.dumps(result[key]), flush=True)
     return result

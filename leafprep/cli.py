@@ -815,7 +815,9 @@ class What(StrEnum):
 class Prior(StrEnum):
     """What keeps 'leafprep visualize --what dream' on pictures like the data."""
 
+    auto = "auto"
     vae = "vae"
+    ae = "ae"
     none = "none"
 
 
@@ -830,10 +832,12 @@ def visualize(
     prior: Annotated[
         Prior,
         typer.Option(
-            help="Dreams: 'vae' searches pictures like the training data (a small VAE learnt from the run's records once, "
-            "kept in the run folder); 'none' optimises the pixels, showing what the network alone responds to."
+            help="Dreams: search pictures like the training data, drawn by a small generative model learnt from the run's "
+            "records once and kept in the run folder: 'vae' a variational autoencoder, 'ae' an autoencoder with a Gaussian "
+            "on its codes, 'auto' the VAE from 10,000 training images on and the autoencoder below; 'none' optimises the "
+            "pixels, showing what the network alone responds to."
         ),
-    ] = Prior.vae,
+    ] = Prior.auto,
     per_class: Annotated[int, typer.Option("--per-class", min=1, help="Dreams of each class (one row a class).")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the dreams (and of the prior's training).")] = 0,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Gradient steps of each dream [default: 300 on the prior, 150 without].")] = None,
@@ -861,10 +865,10 @@ def visualize(
                 figure = draw.weights_figure(model, labels)
         elif what == What.dream:
             decoder = None
-            if prior == Prior.vae:
+            if prior != Prior.none:
                 from trainers.prior import MIN_VARIETY, decoder_for, variety
 
-                decoder = decoder_for(loaded, seed=seed, verbose=True)
+                decoder = decoder_for(loaded, kind=prior.value, seed=seed, verbose=True)
                 if variety(decoder) < MIN_VARIETY:
                     _say(
                         "warning",

@@ -94,7 +94,7 @@ def prior(runs):
     from trainers.prior import PRIOR_FILE, train_prior
 
     root, images, _ = runs
-    decoder, info = train_prior(images[:, :, :, None], steps=300, seed=0)
+    decoder, info = train_prior(images[:, :, :, None], kind="vae", steps=300, seed=0)
     decoder.save(root / "softmax" / PRIOR_FILE)
     shutil.copy(root / "softmax" / PRIOR_FILE, root / "convnet" / PRIOR_FILE)
     return decoder, info
@@ -202,3 +202,60 @@ def test_a_prior_that_draws_one_picture_whatever_its_code_is_reported(runs, tmp_
     result = CliRunner().invoke(app, ["visualize", str(moved), "--what", "dream", "--steps", "3", "--out", str(tmp_path / "d.png")])
     assert result.exit_code == 0, result.output
     assert "nearly the same picture" in result.output and "--prior none" in result.output
+
+
+def test_the_autoencoder_prior_draws_varied_digits_from_a_standard_normal_code_and_loads_in_safe_mode(runs, tmp_path):
+    """The prior 'auto' takes below 10,000 images: an autoencoder, then a Gaussian fitted to its codes, in one decoder."""
+    from trainers.prior import MIN_VARIETY, PRIOR_FILE, choose_kind, load_prior, train_prior, variety
+
+    _, images, _ = runs
+    assert choose_kind(747) == choose_kind(2000) == "ae" and choose_kind(60_000) == "vae"
+    decoder, info = train_prior(images[:500, :, :, None], steps=150, seed=0)
+    assert info["kind"] == "ae" and info["latent"] == 32 and decoder.input_shape[1:] == (32,) and decoder.output_shape[1:] == (28, 28, 1)
+    assert info["variety"] == pytest.approx(variety(decoder), abs=1e-4) and info["variety"] > MIN_VARIETY
+    # the Gaussian: the mean of many drawn pictures is near the mean digit, far nearer than a blank page
+    drawn = np.asarray(decoder(np.random.default_rng(1).normal(0, 1, (256, 32)).astype(np.float32)))
+    mean_digit = images[:500].mean(axis=0)[:, :, None]
+    assert np.abs(drawn.mean(axis=0) - mean_digit).mean() < 0.5 * np.abs(mean_digit).mean()
+    decoder.save(tmp_path / PRIOR_FILE)
+    loaded = load_prior(tmp_path, (28, 28, 1))  # safe mode
+    codes = np.random.default_rng(2).normal(0, 1, (4, 32)).astype(np.float32)
+    assert loaded is not None and np.allclose(np.asarray(loaded(codes)), np.asarray(decoder(codes)), atol=1e-5)
+
+
+def test_a_cached_prior_of_another_kind_is_trained_again_unless_the_records_are_gone(runs, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    import trainers.prior
+    from leafprep.errors import LeafprepError
+    from trainers.prior import PRIOR_FILE, PRIOR_INFO, decoder_for
+    from trainers.runs import load_run
+
+    root, _, _ = runs
+    moved = tmp_path / "run"
+    shutil.copytree(root / "softmax", moved, ignore=shutil.ignore_patterns("dream-prior.*"))
+    cached, _ = trainers.prior.train_prior(np.zeros((8, 28, 28, 1), np.float32), kind="vae", steps=1)
+    cached.save(moved / PRIOR_FILE)
+    (moved / PRIOR_INFO).write_text(json.dumps({"images": 2000}))  # a VAE of before the kinds (no 'kind')
+    trained = []
+
+    def train(images, *, kind, **_):
+        trained.append((len(images), kind))
+        return cached, {"kind": kind, "images": len(images)}
+
+    monkeypatch.setattr(trainers.prior, "train_prior", train)
+    run = load_run(moved)
+    assert decoder_for(run, kind="vae") is not None and trained == []  # the cache is a VAE
+    decoder_for(run)  # auto: 2,000 images want the autoencoder
+    assert trained == [(2000, "ae")] and json.loads((moved / PRIOR_INFO).read_text())["kind"] == "ae"
+    decoder_for(run)
+    assert len(trained) == 1  # now cached
+    settings = json.loads((moved / "preprocessing.json").read_text())
+    settings["dataset"] = str(tmp_path / "gone")
+    (moved / "preprocessing.json").write_text(json.dumps(settings))
+    gone = load_run(moved)
+    assert decoder_for(gone, kind="ae") is not None and len(trained) == 1
+    with pytest.raises(LeafprepError, match="gone"):
+        decoder_for(gone, kind="vae")  # asked for another kind, and nothing to learn it from
+    assert len(trained) == 1

@@ -292,16 +292,22 @@ def _log_light(rgb: np.ndarray, background: np.ndarray, degree: int, side: int) 
     known = cv2.resize(background.astype(np.uint8), small_size, interpolation=cv2.INTER_AREA).reshape(-1) > 0
     if known.sum() < 3 * (degree + 1) * (degree + 2):
         return np.zeros((small_size[1], small_size[0], 3), np.float32)
-    values = np.log(small.reshape(-1, 3) + _LIGHT_OFFSET)
-    terms = _polynomial_terms(small_size[1], small_size[0], degree)
-    keep = known
+    # Only the known pixels take part in the fit (on a scan, the ring is a small share of the frame).
+    values = np.log(small.reshape(-1, 3)[known] + _LIGHT_OFFSET).astype(np.float64)
+    all_terms = _polynomial_terms(small_size[1], small_size[0], degree)
+    terms = all_terms[known].astype(np.float64)
+    keep = np.ones(len(values), bool)
+    # Least squares by the normal equations (a few terms on [-1, 1]: well conditioned, and far
+    # cheaper than an SVD on the 700-pixel scans that only need to know the light is even).
+    ridge = 1e-9 * np.eye(terms.shape[1])
     for _ in range(3):
-        coefficients, *_ = np.linalg.lstsq(terms[keep], values[keep], rcond=None)
+        kept = terms[keep]
+        coefficients = np.linalg.solve(kept.T @ kept + ridge, kept.T @ values[keep])
         error = np.abs(values - terms @ coefficients).max(axis=1)
-        keep = known & (error < 3.0 * 1.4826 * np.median(error[known]) + 1e-3)
-    surface = (terms @ coefficients).reshape(small_size[1], small_size[0], 3)
-    surface -= np.median(surface.reshape(-1, 3)[known], axis=0)
-    return surface.astype(np.float32)
+        keep = error < 3.0 * 1.4826 * np.median(error) + 1e-3
+    surface = (all_terms @ coefficients.astype(np.float32)).reshape(small_size[1], small_size[0], 3)
+    surface -= np.median(terms @ coefficients, axis=0).astype(np.float32)
+    return surface
 
 
 def flatten_light(rgb: np.ndarray, field: np.ndarray) -> np.ndarray:
