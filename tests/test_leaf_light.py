@@ -22,7 +22,7 @@ from leafprep.build import BuildOptions, build
 from leafprep.cli import app
 from leafprep.errors import DOUBT
 from leafprep.segmentation import cut_petiole
-from photos import encode
+from photos import SHARED, encode
 
 PINK, MAGENTA, GREY, WHITE = (245, 120, 165), (200, 60, 150), (150, 150, 152), (242, 240, 236)
 
@@ -213,3 +213,21 @@ def test_cli_build_summary_and_segment_overlay_show_doubtful_masks(tmp_path):
     clear = cv2.imread(str(overlays / "a" / "clear.png"))[..., ::-1]
     orange = (np.abs(doubtful.astype(int) - (255, 150, 0)).sum(axis=-1) < 40).sum()
     assert orange > 200 and (np.abs(clear.astype(int) - (255, 150, 0)).sum(axis=-1) < 40).sum() < 20
+
+
+@pytest.mark.parametrize(
+    ("photo", "before"),
+    [
+        ("36_Geranium_sp/iPAD2_C36_EX10", 0.848),  # card seen between overlapping lobes, in their shade
+        ("06_Crataegus_monogyna/iPAD2_C06_EX08", 0.881),  # a small dark dried leaf and its soft shadow
+    ],
+)
+def test_segment_leaf_keeps_shaded_card_out_on_real_photos(photo, before):
+    """Two real photos (uci_dev) that leafprep got below 0.9 IoU before the outline was placed in CIELAB."""
+    folder = SHARED / "leaves" / "uci_dev"
+    if not (folder / "images" / f"{photo}.jpg").exists():
+        pytest.skip("../shared/data/leaves/uci_dev is not here")
+    rgb = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{photo}.jpg")), cv2.COLOR_BGR2RGB)
+    truth = cv2.imread(str(folder / "masks" / f"{photo}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    mask, _ = segment_noting(rgb, petiole=False)
+    assert iou(mask, truth) >= 0.9 > before
