@@ -26,6 +26,7 @@ One run measures, real photos first, every method on the same files:
   ``docs/images/swedish-contact-sheet.png``.
 
 Run:  python -m bench.leaf_quality [--realistic 100] [--hard 100] [--no-sheet] [--no-grabcut-rect]
+      python -m bench.leaf_quality --ceiling   (uci_dev's threshold ceiling only, about a minute)
 (about 20 minutes on 2 cores, GrabCut from a rectangle most of it; PlantCV runs in
 its own environment, made on first use). Writes bench/results/leaf_quality.json
 and prints Markdown tables.
@@ -300,6 +301,36 @@ def print_table(title: str, result: dict[str, Any]) -> None:
     )
 
 
+def threshold_ceiling(photos: list[np.ndarray], truths: list[np.ndarray], *, near: int = 25) -> dict[str, Any]:
+    """What one global threshold per photo could score at best, told the answer.
+
+    For each photo and channel (excess green 2G-R-B, CIELAB a*), the best of 99
+    thresholds (the channel's percentiles within ``near`` pixels of the true
+    mask, either side) by IoU against the truth there: a ceiling for colour
+    rules, set by the masks as much as by the photos.
+    """
+    out: dict[str, Any] = {}
+    scores: dict[str, list[float]] = {"excess_green": [], "lab_a": []}
+    for rgb, truth in zip(photos, truths):
+        pixels = rgb.astype(np.float32)
+        channels = {
+            "excess_green": 2 * pixels[..., 1] - pixels[..., 0] - pixels[..., 2],
+            "lab_a": cv2.cvtColor(pixels / 255.0, cv2.COLOR_RGB2LAB)[..., 1],
+        }
+        region = cv2.dilate(truth.astype(np.uint8), np.ones((2 * near + 1,) * 2, np.uint8)) > 0
+        inside = truth[region]
+        for name, channel in channels.items():
+            values = channel[region]
+            best = 0.0
+            for level in np.percentile(values, np.arange(1, 100)):
+                for guess in (values > level, values <= level):
+                    best = max(best, float((guess & inside).sum() / (guess | inside).sum()))
+            scores[name].append(best)
+    for name, values in scores.items():
+        out[name] = _summary(values, 0.0)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Leaf segmentation quality benchmark")
     parser.add_argument("--realistic", type=int, default=100, help="realistic synthetic photos")
@@ -307,6 +338,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-sheet", action="store_true", help="skip the contact sheet of every Swedish leaf")
     parser.add_argument("--no-grabcut-rect", action="store_true", help="skip GrabCut from a rectangle (several seconds a photo)")
+    parser.add_argument("--ceiling", action="store_true", help="only measure uci_dev's threshold ceiling (threshold_ceiling) into the results")
     args = parser.parse_args()
     from bench.leaf_peers import uci_dev
     from bench.leaf_photos import realistic_set
@@ -316,6 +348,16 @@ def main() -> None:
     dev = uci_dev()
     paths = [path for path, _ in dev]
     photos = [cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for path in paths]
+    if args.ceiling:
+        saved = RESULTS / "leaf_quality.json"
+        results = json.loads(saved.read_text()) if saved.exists() else results
+        results.setdefault("uci_dev", {})["threshold_ceiling"] = ceiling = threshold_ceiling(photos, [truth for _, truth in dev])
+        for name, f in ceiling.items():
+            figures = f"median {f['median_iou']:.4f}, 10th percentile {f['p10_iou']:.4f}, below 0.9 {f['below_0_9']}"
+            print(f"uci_dev, best threshold per photo on {name}: {figures}")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(results, indent=2) + "\n")
+        return
     results["uci_dev"] = compare(photos, [truth for _, truth in dev], paths, petiole=False, grabcut_rect=rect)
     results["uci_dev"]["leafprep_worst"] = [
         [score, str(paths[i].relative_to(paths[i].parents[2]))] for score, i in results["uci_dev"]["leafprep_worst"]
