@@ -168,7 +168,7 @@ def part_mnist(per_class: int, seed: int, models: list[str], previous: dict[str,
     return result
 
 
-def part_leaves(per_class: int, seed: int) -> dict[str, Any]:
+def part_leaves(per_class: int, seed: int, pixels: bool = True, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     from leafprep.build import BuildOptions, build, parse_split
     from leafprep.records import info
     from trainers.runs import load_run
@@ -190,7 +190,9 @@ def part_leaves(per_class: int, seed: int) -> dict[str, Any]:
             name: round(json.loads((run / "metrics.json").read_text())["test_accuracy"], 4) for name, run in (("dreamed", dreamed), ("judge", judge))
         }
     }
-    for prior in (True, False):
+    if not pixels and previous and "none" in previous:  # the pixel dreams do not depend on the prior: kept
+        result["none"] = previous["none"]
+    for prior in (True, False) if pixels else (True,):
         pictures, seconds, facts = _dreams(dreamed, prior, per_class, seed)
         own = np.repeat(np.arange(len(labels)), per_class)
         read = np.asarray(reader.model.predict(pictures, verbose=0))
@@ -216,13 +218,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--leaves", action="store_true", help="also the Swedish leaf model (about 15 minutes more)")
     parser.add_argument("--no-mnist", action="store_true")
+    parser.add_argument("--no-pixels", action="store_true", help="leaves: skip the --prior none dreams (keeps their previous figures)")
     parser.add_argument("--runs", nargs="+", default=list(MNIST_RUNS), choices=list(MNIST_RUNS), help="MNIST runs to dream from (others keep theirs)")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.no_mnist:
         results["mnist"] = part_mnist(args.per_class, args.seed, args.runs, results.get("mnist"))
     if args.leaves:
-        results["leaves"] = part_leaves(args.per_class, args.seed)
+        results["leaves"] = part_leaves(args.per_class, args.seed, not args.no_pixels, results.get("leaves"))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS}")
