@@ -146,7 +146,7 @@ def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.
     # The ring in 16 arcs: four along each side.
     arcs = []
     for side in (rgb[:r], rgb[-r:], np.swapaxes(rgb[r:-r, :r], 0, 1), np.swapaxes(rgb[r:-r, -r:], 0, 1)):
-        cuts = np.linspace(0, side.shape[1], 5).astype(int)
+        cuts = [side.shape[1] * k // 4 for k in range(5)]
         arcs += [side[:, a:b].reshape(-1, 3) for a, b in pairwise(cuts) if b > a]
     samples = np.concatenate(arcs)
     starts = np.cumsum([0] + [len(arc) for arc in arcs])
@@ -302,12 +302,20 @@ def _log_light(rgb: np.ndarray, background: np.ndarray, degree: int, side: int) 
     ridge = 1e-9 * np.eye(terms.shape[1])
     for _ in range(3):
         kept = terms[keep]
-        coefficients = np.linalg.solve(kept.T @ kept + ridge, kept.T @ values[keep])
-        error = np.abs(values - terms @ coefficients).max(axis=1)
-        keep = error < 3.0 * 1.4826 * np.median(error) + 1e-3
+        _, coefficients = cv2.solve(kept.T @ kept + ridge, kept.T @ values[keep], flags=cv2.DECOMP_CHOLESKY)
+        fitted = terms @ coefficients
+        error = np.abs(values - fitted).max(axis=1)
+        keep = error < 3.0 * 1.4826 * _median(error) + 1e-3
     surface = (all_terms @ coefficients.astype(np.float32)).reshape(small_size[1], small_size[0], 3)
-    surface -= np.median(terms @ coefficients, axis=0).astype(np.float32)
+    surface -= np.array([_median(fitted[:, c]) for c in range(3)], np.float32)
     return surface
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, without its overhead (a few microseconds, not twenty)."""
+    n = len(values)
+    middle = np.partition(values, [(n - 1) // 2, n // 2])
+    return 0.5 * float(middle[(n - 1) // 2] + middle[n // 2])
 
 
 def flatten_light(rgb: np.ndarray, field: np.ndarray) -> np.ndarray:
