@@ -74,7 +74,7 @@ _CODE_PENALTY = 1.0
 # Training length in pixels seen (batches x batch size x pixels): 6 MNIST epochs; fewer passes for larger images.
 _PIXEL_BUDGET = 6 * 60_000 * 28 * 28
 _BATCH = {"vae": 128, "ae": 64}
-_MIN_STEPS = {"vae": 200, "ae": 1200}
+_MIN_STEPS = {"vae": 200, "ae": 2000}
 #: Below this :func:`variety` a prior draws one picture whatever its code: ``visualize`` warns.
 MIN_VARIETY = 0.03
 
@@ -164,7 +164,7 @@ def train_prior(
         Seeds the weights, the batches and the codes' noise: the same images and seed give the same decoder.
     steps : int, optional
         Batches to train on (128 images for the VAE, 64 for the autoencoder); by default as many as
-        6 passes over 60,000 MNIST digits take in pixels, and at least 200 (VAE) or 1,200 (autoencoder).
+        6 passes over 60,000 MNIST digits take in pixels, and at least 200 (VAE) or 2,000 (autoencoder).
 
     Returns
     -------
