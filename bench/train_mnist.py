@@ -124,9 +124,15 @@ def _softmax_recipe(
     cosine: bool = True,
     momentum: float = 0.0,
     l2: float = 0.0,
+    ema: float | None = None,
+    centred: bool = False,
     seed: int = 0,
 ) -> dict:
-    """One-layer softmax trained on MNIST's arrays (one pass unless ``steps``): test accuracy and weight-map correlation."""
+    """One-layer softmax trained on MNIST's arrays (one pass unless ``steps``): test accuracy and weight-map correlation.
+
+    ``ema``: the weights kept are an exponential moving average of the SGD steps (Keras' ``use_ema``);
+    ``centred``: the mean training image is subtracted from every input (as a fixed first layer would).
+    """
     import math
 
     import keras
@@ -140,12 +146,15 @@ def _softmax_recipe(
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), dense])
     steps = steps or math.ceil(len(x) / batch)
     rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if cosine else lr
-    step = keras.optimizers.Adam(rate) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=momentum)
+    averaged = {"use_ema": True, "ema_momentum": ema} if ema else {}
+    step = keras.optimizers.Adam(rate, **averaged) if optimizer == "adam" else keras.optimizers.SGD(rate, momentum=momentum, **averaged)
+    mean = (x.astype("float32") / 255.0).mean(axis=0)[..., None] if centred else np.float32(0.0)
     model.compile(optimizer=step, loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(x)) for _ in range(math.ceil(steps * batch / len(x)))])[: steps * batch]
-    model.fit(x[order, ..., None].astype("float32") / 255.0, y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
-    accuracy = float((np.argmax(model.predict(xt[..., None].astype("float32") / 255.0, batch_size=2000, verbose=0), axis=1) == yt).mean())
+    model.fit(x[order, ..., None].astype("float32") / 255.0 - mean, y[order], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    scores = model.predict(xt[..., None].astype("float32") / 255.0 - mean, batch_size=2000, verbose=0)
+    accuracy = float((np.argmax(scores, axis=1) == yt).mean())
     maps = np.moveaxis(np.asarray(dense.kernel).reshape(28, 28, 10), -1, 0)
     return {"test_accuracy": accuracy, "correlation": float(weight_map_correlation(maps, class_templates(x, y, 10)).mean()), "steps": steps}
 
@@ -170,6 +179,12 @@ SOFTMAX_RECIPES = {  # name: (init, optimizer, learning rate, options); one pass
     "zeros, SGD 0.5 cosine, batch 64": ("zeros", "sgd", 0.5, {"batch": 64}),
     "zeros, SGD 0.5 cosine, batch 32": ("zeros", "sgd", 0.5, {"batch": 32}),
     "zeros, SGD 0.25 cosine, batch 32": ("zeros", "sgd", 0.25, {"batch": 32}),
+    "zeros, SGD 1.0 cosine, weights averaged (EMA 0.995)": ("zeros", "sgd", 1.0, {"ema": 0.995}),
+    "zeros, SGD 1.5 cosine, weights averaged (EMA 0.995)": ("zeros", "sgd", 1.5, {"ema": 0.995}),
+    "zeros, SGD 0.75 cosine, batch 64, weights averaged (EMA 0.997)": ("zeros", "sgd", 0.75, {"batch": 64, "ema": 0.997}),
+    "zeros, SGD 1.0 cosine, batch 64, weights averaged (EMA 0.995)": ("zeros", "sgd", 1.0, {"batch": 64, "ema": 0.995}),
+    "zeros, SGD 1.0 cosine, inputs centred": ("zeros", "sgd", 1.0, {"centred": True}),
+    "zeros, SGD 1.0 cosine, batch 64, inputs centred": ("zeros", "sgd", 1.0, {"batch": 64, "centred": True}),
 }
 
 
