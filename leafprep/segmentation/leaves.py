@@ -283,9 +283,13 @@ def light_field(rgb: np.ndarray, background: np.ndarray, *, degree: int = 3, sid
     return cv2.resize(np.exp(_log_light(rgb, background, degree, side)), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _log_light(rgb: np.ndarray, background: np.ndarray | None, degree: int, side: int) -> np.ndarray:
+def _log_light(rgb: np.ndarray, background: np.ndarray, degree: int, side: int) -> np.ndarray:
     """:func:`light_field` in log units, on the image shrunk to ``side`` (float32, 0 at the background's median)."""
-    small, known = _shrunk(rgb, background, side)
+    return _fit_log_light(*_shrunk(rgb, background, side), degree)
+
+
+def _fit_log_light(small: np.ndarray, known: np.ndarray, degree: int) -> np.ndarray:
+    """:func:`_log_light` on a shrunk image and its known pixels (:func:`_shrunk`)."""
     small_size = (small.shape[1], small.shape[0])
     if known.sum() < 3 * (degree + 1) * (degree + 2):
         return np.zeros((small_size[1], small_size[0], 3), np.float32)
@@ -325,17 +329,22 @@ def _shrunk(rgb: np.ndarray, background: np.ndarray | None, side: int) -> tuple[
     return small, known
 
 
-def _plainly_even(rgb: np.ndarray, side: int = 64) -> bool:
-    """The ring's own colours (log units, shrunk to ``side``) vary by under half ``EVEN_LIGHT``: no fit needed.
+def _plainly_even(small: np.ndarray, ring: np.ndarray) -> bool:
+    """The ring's own colours (log units; :func:`_shrunk` with the ring) vary by under half ``EVEN_LIGHT``: no fit needed.
 
     A smooth light field fitted to such a ring stays within ``EVEN_LIGHT`` across
     the frame (checked on the 200 Swedish scans and every photo set of
     bench.leaf_quality: never the other way round); a scan takes the fast path
     without the fit.
     """
-    small, known = _shrunk(rgb, None, side)
-    values = np.log(small.reshape(-1, 3)[known] + _LIGHT_OFFSET).T.copy()
-    return values.size > 0 and float((values.max(axis=1) - values.min(axis=1)).max()) < EVEN_LIGHT / 2
+    values = np.log(small.reshape(-1, 3)[ring] + _LIGHT_OFFSET)
+    return values.size > 0 and _largest_range(values) < EVEN_LIGHT / 2
+
+
+def _largest_range(values: np.ndarray) -> float:
+    """The largest of the three channels' ranges (max - min) of ``values`` (..., 3)."""
+    channels = values.reshape(-1, 3).T.copy()  # rows: reductions along a row are much faster than down columns
+    return float((channels.max(axis=1) - channels.min(axis=1)).max())
 
 
 def _median(values: np.ndarray) -> float:
@@ -591,11 +600,11 @@ def leaf_mask(
     height, width = rgb.shape[:2]
     colours = background_colours(rgb)
     neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
-    even = neutral and _plainly_even(rgb)
+    small, ring = _shrunk(rgb, None, 64)
+    even = neutral and _plainly_even(small, ring)
     if not even:
-        log_light = _log_light(rgb, None, 2, 64)
-        channels = log_light.reshape(-1, 3).T.copy()  # rows: reductions along a row are much faster than down columns
-        even = float((channels.max(axis=1) - channels.min(axis=1)).max()) < EVEN_LIGHT
+        log_light = _fit_log_light(small, ring, 2)
+        even = _largest_range(log_light) < EVEN_LIGHT
     if even and neutral:  # the fast path: scans, evenly lit paper
         distance = background_distance(rgb, colours)
         objects, threshold = _objects(distance)
