@@ -136,6 +136,13 @@ def prior_images(run: Run) -> np.ndarray:
     return np.concatenate(batches)
 
 
+def _known_kind(kind: str) -> str:
+    """``kind`` itself when it is one of :data:`KINDS` or ``auto``; else a ValueError that lists them."""
+    if kind != "auto" and kind not in KINDS:
+        raise ValueError(f"unknown prior kind {kind!r}: one of {', '.join(KINDS)} or auto")
+    return kind
+
+
 def choose_kind(images: int) -> str:
     """The prior ``auto`` trains for ``images`` training images: ``vae`` from :data:`VAE_MIN_IMAGES` on, else ``ae``."""
     return "vae" if images >= VAE_MIN_IMAGES else "ae"
@@ -181,10 +188,7 @@ def train_prior(
 
     images = np.ascontiguousarray(images, np.float32)
     count = len(images)
-    if kind == "auto":
-        kind = choose_kind(count)
-    if kind not in KINDS:
-        raise ValueError(f"unknown prior kind {kind!r}: one of {', '.join(KINDS)} or auto")
+    kind = choose_kind(count) if kind == "auto" else _known_kind(kind)
     latent = LATENT[kind] if latent is None else latent
     shape = tuple(int(side) for side in images.shape[1:])
     batch_size = _BATCH[kind]
@@ -295,8 +299,7 @@ def decoder_for(run: Run, *, kind: str = "auto", seed: int = 0, verbose: bool = 
     number of images it learnt from) is trained again and replaced; where the records are gone, ``auto`` uses
     whatever prior is cached.
     """
-    if kind != "auto" and kind not in KINDS:
-        raise ValueError(f"unknown prior kind {kind!r}: one of {', '.join(KINDS)} or auto")
+    _known_kind(kind)
     decoder = load_prior(run.folder, tuple(run.model.input_shape[1:]))
     cached, learnt_from = _cached_kind(run.folder)
     wanted = choose_kind(learnt_from) if kind == "auto" and learnt_from is not None else kind
