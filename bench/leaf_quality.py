@@ -93,11 +93,15 @@ def excess_green_otsu(rgb: np.ndarray) -> np.ndarray:
     return _otsu_largest(np.clip((2 * g - r - b + 1) * 127.5, 0, 255).astype(np.uint8))
 
 
+def _excess_green(rgb: np.ndarray) -> np.ndarray:
+    """2G - R - B on the raw values (float32, -510 to 510)."""
+    image = rgb.astype(np.float32)
+    return 2 * image[..., 1] - image[..., 0] - image[..., 2]
+
+
 def excess_green_raw_otsu(rgb: np.ndarray) -> np.ndarray:
     """The one-line baseline: excess green 2G - R - B on the raw values, Otsu, largest component."""
-    image = rgb.astype(np.float32)
-    exg = 2 * image[..., 1] - image[..., 0] - image[..., 2]
-    return _otsu_largest(np.clip((exg + 510) / 1020 * 255, 0, 255).astype(np.uint8))
+    return _otsu_largest(np.clip((_excess_green(rgb) + 510) / 1020 * 255, 0, 255).astype(np.uint8))
 
 
 def _recolour(rgb: np.ndarray, choice: str) -> np.ndarray:
@@ -312,10 +316,9 @@ def threshold_ceiling(photos: list[np.ndarray], truths: list[np.ndarray], *, nea
     out: dict[str, Any] = {}
     scores: dict[str, list[float]] = {"excess_green": [], "lab_a": []}
     for rgb, truth in zip(photos, truths):
-        pixels = rgb.astype(np.float32)
         channels = {
-            "excess_green": 2 * pixels[..., 1] - pixels[..., 0] - pixels[..., 2],
-            "lab_a": cv2.cvtColor(pixels / 255.0, cv2.COLOR_RGB2LAB)[..., 1],
+            "excess_green": _excess_green(rgb),
+            "lab_a": cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 1],
         }
         region = cv2.dilate(truth.astype(np.uint8), np.ones((2 * near + 1,) * 2, np.uint8)) > 0
         inside = truth[region]
@@ -324,7 +327,7 @@ def threshold_ceiling(photos: list[np.ndarray], truths: list[np.ndarray], *, nea
             best = 0.0
             for level in np.percentile(values, np.arange(1, 100)):
                 for guess in (values > level, values <= level):
-                    best = max(best, float((guess & inside).sum() / (guess | inside).sum()))
+                    best = max(best, iou(guess, inside))
             scores[name].append(best)
     for name, values in scores.items():
         out[name] = _summary(values, 0.0)
