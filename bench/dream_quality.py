@@ -21,12 +21,13 @@ in the same run, as the baseline.
 Leaves (``--leaves``): the Swedish leaf model (bench/train_leaves.py's recipe,
 shorter) and a second leaf network trained separately (another seed, the
 ``convnet-bn`` model); target: the second reads the first's dreams as their
-own species for at least 13 of 15 species. Their prior is the one ``auto``
-picks for 747 training images: the autoencoder with a Gaussian on its codes
-(``trainers.prior``).
+own species for at least 13 of 15 species. Every prior is the one ``auto``
+trains: the autoencoder with a Gaussian on its codes (``trainers.prior``).
 
-Run:  python -m bench.dream_quality [--per-class 3] [--leaves]
-Writes bench/results/dream_quality.json and docs/images/dreams-*.png.
+Run:  python -m bench.dream_quality [--per-class 3] [--leaves] [--no-pixels] [--seed 0]
+Writes bench/results/dream_quality.json and docs/images/dreams-*.png; with
+another ``--seed`` (the dreams' starting codes; the networks stay the same)
+the figures go under ``mnist-seedN`` / ``leaves-seedN`` and no pictures are drawn.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _figure(pictures: np.ndarray, labels: list[str], per_class: int, path: Path,
     figure.savefig(path, dpi=100, bbox_inches="tight")
 
 
-def part_mnist(per_class: int, seed: int, models: list[str], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def part_mnist(per_class: int, seed: int, models: list[str], pixels: bool = True, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     train_images, _ = mnist("train")
     test_images, _ = mnist("test")
     mean, axes = principal_components(train_images / 255.0)
@@ -141,14 +142,17 @@ def part_mnist(per_class: int, seed: int, models: list[str], previous: dict[str,
         run = _mnist_run(model, epochs)
         metrics = json.loads((run / "metrics.json").read_text())
         entry: dict[str, Any] = {"test_accuracy": round(metrics["test_accuracy"], 4), "epochs": epochs}
-        for prior in (True, False):
+        kept = (previous or {}).get("runs", {}).get(model, {})
+        if not pixels and "none" in kept:  # the pixel dreams do not depend on the prior: kept
+            entry["none"] = kept["none"]
+        for prior in (True, False) if pixels else (True,):
             pictures, seconds, facts = _dreams(run, prior, per_class, seed)
             own = np.repeat(np.arange(10), per_class)
             residual = pc_residual(pictures[..., 0], mean, axes)
             read = np.asarray(judge.predict(pictures, verbose=0))[np.arange(len(own)), own]
             worst_class_residual = [float(residual[own == c].max()) for c in range(10)]
             worst_class_read = [float(read[own == c].min()) for c in range(10)]
-            key = "vae" if prior else "none"
+            key = "prior" if prior else "none"
             entry[key] = {
                 "residual_median": round(float(np.median(residual)), 4),
                 "residual_max": round(float(residual.max()), 4),
@@ -160,9 +164,10 @@ def part_mnist(per_class: int, seed: int, models: list[str], previous: dict[str,
                 "seconds_per_class_median": round(float(np.median(seconds)), 2),
                 **facts,
             }
-            IMAGES.mkdir(parents=True, exist_ok=True)
-            how = "on the VAE prior" if prior else "no prior (pixels)"
-            _figure(pictures, [str(c) for c in range(10)], per_class, IMAGES / f"dreams-{model}-{key}.png", f"{model}: dreams {how}")
+            if seed == 0:
+                IMAGES.mkdir(parents=True, exist_ok=True)
+                how = f"on the {facts['prior'].get('kind', 'vae')} prior" if prior else "no prior (pixels)"
+                _figure(pictures, [str(c) for c in range(10)], per_class, IMAGES / f"dreams-{model}-{key}.png", f"{model}: dreams {how}")
             print(model, key, json.dumps(entry[key]), flush=True)
         result["runs"][model] = entry
     return result
@@ -206,8 +211,9 @@ def part_leaves(per_class: int, seed: int, pixels: bool = True, previous: dict[s
             "seconds_per_class_max": round(max(seconds), 2),
             **facts,
         }
-        how = f"on the {facts['prior']['kind']} prior" if prior else "no prior (pixels)"
-        _figure(pictures, labels, per_class, IMAGES / f"dreams-leaf-{key}.png", f"Swedish leaf model: dreams {how}")
+        if seed == 0:
+            how = f"on the {facts['prior']['kind']} prior" if prior else "no prior (pixels)"
+            _figure(pictures, labels, per_class, IMAGES / f"dreams-leaf-{key}.png", f"Swedish leaf model: dreams {how}")
         print("leaf", key, json.dumps(result[key]), flush=True)
     return result
 
@@ -218,14 +224,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--leaves", action="store_true", help="also the Swedish leaf model (about 15 minutes more)")
     parser.add_argument("--no-mnist", action="store_true")
-    parser.add_argument("--no-pixels", action="store_true", help="leaves: skip the --prior none dreams (keeps their previous figures)")
+    parser.add_argument("--no-pixels", action="store_true", help="skip the --prior none dreams (keeps their previous figures)")
     parser.add_argument("--runs", nargs="+", default=list(MNIST_RUNS), choices=list(MNIST_RUNS), help="MNIST runs to dream from (others keep theirs)")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    suffix = "" if args.seed == 0 else f"-seed{args.seed}"
     if not args.no_mnist:
-        results["mnist"] = part_mnist(args.per_class, args.seed, args.runs, results.get("mnist"))
+        results["mnist" + suffix] = part_mnist(args.per_class, args.seed, args.runs, not args.no_pixels, results.get("mnist" + suffix))
     if args.leaves:
-        results["leaves"] = part_leaves(args.per_class, args.seed, not args.no_pixels, results.get("leaves"))
+        results["leaves" + suffix] = part_leaves(args.per_class, args.seed, not args.no_pixels, results.get("leaves" + suffix))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS}")

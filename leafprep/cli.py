@@ -834,7 +834,7 @@ def visualize(
         typer.Option(
             help="Dreams: search pictures like the training data, drawn by a small generative model learnt from the run's "
             "records once and kept in the run folder: 'vae' a variational autoencoder, 'ae' an autoencoder with a Gaussian "
-            "on its codes, 'auto' the VAE from 10,000 training images on and the autoencoder below; 'none' optimises the "
+            "on its codes, 'auto' the autoencoder (measured the better of the two); 'none' optimises the "
             "pixels, showing what the network alone responds to."
         ),
     ] = Prior.auto,

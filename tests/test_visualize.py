@@ -88,13 +88,13 @@ def test_visualize_needs_an_input_for_saliency_and_a_known_format(runs, tmp_path
 
 @pytest.fixture(scope="module")
 def prior(runs):
-    """A small VAE prior, briefly trained on the runs' 2,000 digits and kept in both run folders (as `visualize` caches it)."""
+    """A small prior of the default kind (an autoencoder), trained briefly on the runs' 2,000 digits, cached in both run folders."""
     import shutil
 
     from trainers.prior import PRIOR_FILE, train_prior
 
     root, images, _ = runs
-    decoder, info = train_prior(images[:, :, :, None], kind="vae", steps=300, seed=0)
+    decoder, info = train_prior(images[:, :, :, None], steps=300, seed=0)
     decoder.save(root / "softmax" / PRIOR_FILE)
     shutil.copy(root / "softmax" / PRIOR_FILE, root / "convnet" / PRIOR_FILE)
     return decoder, info
@@ -112,7 +112,7 @@ def test_dreams_on_the_prior_lie_closer_to_real_digits_than_dreams_on_pixels(run
 
     root, images, _ = runs
     decoder, info = prior
-    assert info["steps"] == 300 and info["loss"] < 250  # the VAE learnt something (about 545 at the start)
+    assert info["kind"] == "ae" and info["steps"] == 300 and info["loss"] < 250  # it learnt something (about 545 at the start)
     model = load_run(root / "softmax").model
     on_prior = np.concatenate([dreams(model, digit, 2, prior=decoder, seed=digit) for digit in range(10)])
     on_pixels = np.concatenate([dreams(model, digit, 1, steps=80, seed=digit) for digit in range(10)])
@@ -205,11 +205,10 @@ def test_a_prior_that_draws_one_picture_whatever_its_code_is_reported(runs, tmp_
 
 
 def test_the_autoencoder_prior_draws_varied_digits_from_a_standard_normal_code_and_loads_in_safe_mode(runs, tmp_path):
-    """The prior 'auto' takes below 10,000 images: an autoencoder, then a Gaussian fitted to its codes, in one decoder."""
-    from trainers.prior import MIN_VARIETY, PRIOR_FILE, choose_kind, load_prior, train_prior, variety
+    """The prior 'auto' takes: an autoencoder, then a Gaussian fitted to its codes, in one decoder."""
+    from trainers.prior import MIN_VARIETY, PRIOR_FILE, load_prior, train_prior, variety
 
     _, images, _ = runs
-    assert choose_kind(747) == choose_kind(2000) == "ae" and choose_kind(60_000) == "vae"
     decoder, info = train_prior(images[:500, :, :, None], steps=150, seed=0)
     assert info["kind"] == "ae" and info["latent"] == 32 and decoder.input_shape[1:] == (32,) and decoder.output_shape[1:] == (28, 28, 1)
     assert info["variety"] == pytest.approx(variety(decoder), abs=1e-4) and info["variety"] > MIN_VARIETY
@@ -247,7 +246,7 @@ def test_a_cached_prior_of_another_kind_is_trained_again_unless_the_records_are_
     monkeypatch.setattr(trainers.prior, "train_prior", train)
     run = load_run(moved)
     assert decoder_for(run, kind="vae") is not None and trained == []  # the cache is a VAE
-    decoder_for(run)  # auto: 2,000 images want the autoencoder
+    decoder_for(run)  # auto wants the autoencoder
     assert trained == [(2000, "ae")] and json.loads((moved / PRIOR_INFO).read_text())["kind"] == "ae"
     decoder_for(run)
     assert len(trained) == 1  # now cached

@@ -6,7 +6,7 @@
 - :mod:`trainers.runs`: loading a run (Keras safe mode) and its settings;
 - :mod:`trainers.evaluate`: accuracy, per-class precision and recall, confusion matrix, worst mistakes;
 - :mod:`trainers.predict`: a run's predictions on your own photos, normalised as its data were.
-- :mod:`trainers.visualize` and :mod:`trainers.prior`: pictures of what a run learned; dreams on a prior (VAE or autoencoder) learnt from its records.
+- :mod:`trainers.visualize` and :mod:`trainers.prior`: pictures of what a run learned; dreams on a prior learnt from its records.
 
 Everything here imports TensorFlow: ``leafprep`` itself loads this package only
 for ``leafprep train``, ``evaluate`` and ``predict``.

@@ -45,8 +45,10 @@ __all__ = [
 WHAT = ("weights", "dream", "saliency", "gradcam", "activations")
 #: A dream on a prior is kept once the network gives its class this probability.
 DREAM_CONFIDENCE = 0.999
-#: Weight of the latent code's prior, ``|z|^2 / 2``, against the class's log-probability.
-PRIOR_WEIGHT = 0.01
+#: Weight of the latent code's prior, ``|z|^2 / 2``, against the class's log-probability. At 0.01 the pull
+#: towards the average code held some classes short of sure (a faint "1", leaf species the net never
+#: reached 0.999 for); 0.001 lets them get there (docs/benchmarks.md, issue 15).
+PRIOR_WEIGHT = 0.001
 #: Random starts searched for each dream on a prior; the best ones are kept.
 DREAM_STARTS = 4
 
@@ -164,7 +166,7 @@ def dream(
     image among those the decoder can draw, that is among images like the
     training data, that the network is sure of: Adam on the latent code ``z``
     from :data:`DREAM_STARTS` random starts, maximising ``min(log p(class),
-    log 0.999) - 0.01 |z|^2 / 2`` (the second term is the code's standard
+    log 0.999) - 0.001 |z|^2 / 2`` (the second term is the code's standard
     normal prior: it keeps the dream a typical member of its class); a code
     is kept as soon as ``p(class)`` reaches :data:`DREAM_CONFIDENCE`, so that
     dreams from other starts stay different, and the best starts by that
