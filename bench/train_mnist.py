@@ -126,12 +126,16 @@ def _softmax_recipe(
     l2: float = 0.0,
     ema: float | None = None,
     centred: bool = False,
+    start: float = 0.0,
+    pull: float = 0.0,
     seed: int = 0,
 ) -> dict:
     """One-layer softmax trained on MNIST's arrays (one pass unless ``steps``): test accuracy and weight-map correlation.
 
     ``ema``: the weights kept are an exponential moving average of the SGD steps (Keras' ``use_ema``);
-    ``centred``: the mean training image is subtracted from every input (as a fixed first layer would).
+    ``centred``: the mean training image is subtracted from every input (as a fixed first layer would);
+    ``start``: the initial weights are the class templates (each class's mean image minus the mean of all,
+    inputs in [0, 1]) times ``start`` instead of ``init``; ``pull``: an L2 penalty towards those initial weights.
     """
     import math
 
@@ -142,7 +146,10 @@ def _softmax_recipe(
     x, y = mnist("train")
     xt, yt = mnist("test")
     keras.utils.set_random_seed(seed)
-    dense = keras.layers.Dense(10, activation="softmax", kernel_initializer=init, kernel_regularizer=keras.regularizers.L2(l2) if l2 else None)
+    templates = np.moveaxis(class_templates(x, y, 10) / 255.0, 0, -1).reshape(784, 10).astype("float32") * start
+    regulariser = keras.regularizers.L2(l2) if l2 else (lambda w: pull * keras.ops.sum(keras.ops.square(w - templates))) if pull else None
+    initial = keras.initializers.Constant(templates) if start else init
+    dense = keras.layers.Dense(10, activation="softmax", kernel_initializer=initial, kernel_regularizer=regulariser)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), dense])
     steps = steps or math.ceil(len(x) / batch)
     rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps) if cosine else lr
@@ -185,6 +192,10 @@ SOFTMAX_RECIPES = {  # name: (init, optimizer, learning rate, options); one pass
     "zeros, SGD 1.0 cosine, batch 64, weights averaged (EMA 0.995)": ("zeros", "sgd", 1.0, {"batch": 64, "ema": 0.995}),
     "zeros, SGD 1.0 cosine, inputs centred": ("zeros", "sgd", 1.0, {"centred": True}),
     "zeros, SGD 1.0 cosine, batch 64, inputs centred": ("zeros", "sgd", 1.0, {"batch": 64, "centred": True}),
+    "class templates x1 as initial weights, SGD 1.0 cosine": ("zeros", "sgd", 1.0, {"start": 1.0}),
+    "class templates x2 as initial weights, SGD 2.0 cosine": ("zeros", "sgd", 2.0, {"start": 2.0}),
+    "class templates x2.5 as initial weights, SGD 2.0 cosine": ("zeros", "sgd", 2.0, {"start": 2.5}),
+    "class templates x2 as initial weights, SGD 2.0 cosine, L2 1e-4 towards them": ("zeros", "sgd", 2.0, {"start": 2.0, "pull": 1e-4}),
 }
 
 
