@@ -24,9 +24,8 @@ convolutions each way and a short code):
     the Swedish leaves its dreams are read as their class by a separately
     trained net at least as often as the VAE's (docs/benchmarks.md).
 
-Either
-way only the decoder is needed for dreams, and it reads a code ``z`` with a
-standard normal prior; it is cached in the run folder::
+Either way only the decoder is needed for dreams, and it reads a code ``z``
+with a standard normal prior; it is cached in the run folder::
 
     dream-prior.keras   the decoder: latent code (latent,) -> image (H, W, C) in [0, 1]
     dream-prior.json    its kind, what it was trained on, for how long, and its final loss
