@@ -308,6 +308,12 @@ def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, sign
     build(digit_folder, tmp_path / "reference", workers=0)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "leafprep.cli", "build", str(digit_folder), "--out", str(out), "--workers", "2"]
+    # The moments fall within how long an uninterrupted run takes here (3.2 s on an idle 2-core machine, far
+    # longer on a busy one): fixed moments (they were 0.5-4 s) could all come after the end.
+    started = time.perf_counter()
+    subprocess.run([*command[:-4], "--out", str(tmp_path / "timed"), "--workers", "2"], check=True, capture_output=True)
+    duration = time.perf_counter() - started
+    assert shard_bytes(tmp_path / "timed") == shard_bytes(tmp_path / "reference")
     moments = random.Random(f"interrupt {signal_name}")
     interrupted = 0
     for _ in range(2):
@@ -316,7 +322,7 @@ def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, sign
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint
         )
-        time.sleep(moments.uniform(0.5, 4.0))
+        time.sleep(moments.uniform(0.2, 0.8) * duration)
         os.killpg(process.pid, getattr(signal, signal_name))
         _, errors = process.communicate(timeout=60)
         finished = (out / "_COMPLETE").exists()
