@@ -78,18 +78,22 @@ def _mnist_run(model: str, epochs: int) -> Path:
 
 
 def _dreams(run_folder: Path, prior: bool, per_class: int, seed: int) -> tuple[np.ndarray, list[float], dict[str, Any]]:
-    from trainers.prior import PRIOR_FILE, PRIOR_INFO, decoder_for
+    from trainers.prior import DEFAULT_KIND, PRIOR_FILE, PRIOR_INFO, decoder_for
     from trainers.runs import load_run
     from trainers.visualize import dreams
+
+    def kind(folder: Path) -> str | None:
+        info = folder / PRIOR_INFO
+        return json.loads(info.read_text()).get("kind", "vae") if (folder / PRIOR_FILE).is_file() and info.is_file() else None
 
     run = load_run(run_folder)
     facts: dict[str, Any] = {}
     decoder = None
     if prior:
-        if not (run_folder / PRIOR_FILE).is_file():  # the runs on one dataset share its prior: trained once, timed once
+        if kind(run_folder) != DEFAULT_KIND:  # the runs on one dataset share its prior: trained once, timed once
             for other in RUNS.glob("dream-*"):
                 same = json.loads((other / "preprocessing.json").read_text())["dataset"] == run.settings["dataset"]
-                if same and (other / PRIOR_FILE).is_file():
+                if same and kind(other) == DEFAULT_KIND:
                     for name in (PRIOR_FILE, PRIOR_INFO):
                         shutil.copy(other / name, run_folder / name)
                     break
