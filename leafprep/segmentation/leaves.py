@@ -601,11 +601,11 @@ def leaf_mask(
     colours = background_colours(rgb)
     neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
     small, ring = _shrunk(rgb, None, 64)
-    even = neutral and _plainly_even(small, ring)
-    if not even:
+    fast = neutral and _plainly_even(small, ring)
+    if not fast:
         log_light = _fit_log_light(small, ring, 2)
-        even = _largest_range(log_light) < EVEN_LIGHT
-    if even and neutral:  # the fast path: scans, evenly lit paper
+        fast = neutral and _largest_range(log_light) < EVEN_LIGHT
+    if fast:  # scans, evenly lit paper
         distance = background_distance(rgb, colours)
         objects, threshold = _objects(distance)
         flat, refined = rgb, False
