@@ -307,11 +307,14 @@ def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, sign
 
     build(digit_folder, tmp_path / "reference", workers=0)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "leafprep.cli", "build", str(digit_folder), "--out", str(out), "--workers", "2"]
+
+    def command(folder: Path) -> list[str]:
+        return [sys.executable, "-m", "leafprep.cli", "build", str(digit_folder), "--out", str(folder), "--workers", "2"]
+
     # The moments fall within how long an uninterrupted run takes here (3.2 s on an idle 2-core machine, far
     # longer on a busy one): fixed moments (they were 0.5-4 s) could all come after the end.
     started = time.perf_counter()
-    subprocess.run([*command[:-4], "--out", str(tmp_path / "timed"), "--workers", "2"], check=True, capture_output=True)
+    subprocess.run(command(tmp_path / "timed"), check=True, capture_output=True)
     duration = time.perf_counter() - started
     assert shard_bytes(tmp_path / "timed") == shard_bytes(tmp_path / "reference")
     moments = random.Random(f"interrupt {signal_name}")
@@ -320,7 +323,7 @@ def test_interrupted_build_reruns_to_the_same_bytes(digit_folder, tmp_path, sign
         # Ctrl-C as a terminal delivers it: SIGINT not ignored (as it is under a background job) and sent to the process group.
         default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint
+            command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint
         )
         time.sleep(moments.uniform(0.2, 0.8) * duration)
         os.killpg(process.pid, getattr(signal, signal_name))
