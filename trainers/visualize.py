@@ -166,8 +166,9 @@ def dream(
     image among those the decoder can draw, that is among images like the
     training data, that the network is sure of: Adam on the latent code ``z``
     from :data:`DREAM_STARTS` random starts, maximising ``min(log p(class),
-    log 0.999) - 0.001 |z|^2 / 2`` (the second term is the code's standard
-    normal prior: it keeps the dream a typical member of its class); a code
+    log DREAM_CONFIDENCE) - PRIOR_WEIGHT |z|^2 / 2`` (:data:`PRIOR_WEIGHT`; the
+    second term is the code's standard normal prior: it keeps the dream a
+    typical member of its class); a code
     is kept as soon as ``p(class)`` reaches :data:`DREAM_CONFIDENCE`, so that
     dreams from other starts stay different, and the best starts by that
     objective are the dreams. Without one, activation maximisation
