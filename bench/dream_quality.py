@@ -78,13 +78,12 @@ def _mnist_run(model: str, epochs: int) -> Path:
 
 
 def _dreams(run_folder: Path, prior: bool, per_class: int, seed: int) -> tuple[np.ndarray, list[float], dict[str, Any]]:
-    from trainers.prior import DEFAULT_KIND, PRIOR_FILE, PRIOR_INFO, decoder_for
+    from trainers.prior import DEFAULT_KIND, PRIOR_FILE, PRIOR_INFO, _cached_kind, decoder_for
     from trainers.runs import load_run
     from trainers.visualize import dreams
 
     def kind(folder: Path) -> str | None:
-        info = folder / PRIOR_INFO
-        return json.loads(info.read_text()).get("kind", "vae") if (folder / PRIOR_FILE).is_file() and info.is_file() else None
+        return _cached_kind(folder) if (folder / PRIOR_FILE).is_file() else None
 
     run = load_run(run_folder)
     facts: dict[str, Any] = {}

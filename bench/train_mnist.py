@@ -146,7 +146,8 @@ def _softmax_recipe(
     x, y = mnist("train")
     xt, yt = mnist("test")
     keras.utils.set_random_seed(seed)
-    templates = np.moveaxis(class_templates(x, y, 10) / 255.0, 0, -1).reshape(784, 10).astype("float32") * start
+    means = class_templates(x, y, 10)
+    templates = np.moveaxis(means / 255.0, 0, -1).reshape(784, 10).astype("float32") * start
     regulariser = keras.regularizers.L2(l2) if l2 else (lambda w: pull * keras.ops.sum(keras.ops.square(w - templates))) if pull else None
     initial = keras.initializers.Constant(templates) if start else init
     dense = keras.layers.Dense(10, activation="softmax", kernel_initializer=initial, kernel_regularizer=regulariser)
@@ -163,7 +164,7 @@ def _softmax_recipe(
     scores = model.predict(xt[..., None].astype("float32") / 255.0 - mean, batch_size=2000, verbose=0)
     accuracy = float((np.argmax(scores, axis=1) == yt).mean())
     maps = np.moveaxis(np.asarray(dense.kernel).reshape(28, 28, 10), -1, 0)
-    return {"test_accuracy": accuracy, "correlation": float(weight_map_correlation(maps, class_templates(x, y, 10)).mean()), "steps": steps}
+    return {"test_accuracy": accuracy, "correlation": float(weight_map_correlation(maps, means).mean()), "steps": steps}
 
 
 SOFTMAX_RECIPES = {  # name: (init, optimizer, learning rate, options); one pass of batch 128 unless said
