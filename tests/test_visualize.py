@@ -258,3 +258,22 @@ def test_a_cached_prior_of_another_kind_is_trained_again_unless_the_records_are_
     with pytest.raises(LeafprepError, match="gone"):
         decoder_for(gone, kind="vae")  # asked for another kind, and nothing to learn it from
     assert len(trained) == 1
+
+
+def test_constrained_softmax_reaches_the_correlation_asked_for_and_pays_for_it_in_fit(mnist_test):
+    from bench.train_mnist import _constrained_softmax
+    from trainers.evaluate import class_templates, weight_map_correlation
+
+    images, labels = mnist_test
+    x, y = images[:2000], labels[:2000]
+    templates = class_templates(x, y, 10)
+    pixels = x.reshape(len(x), -1) / 255.0
+    scores = {}
+    for target in (None, 0.85):
+        theta = _constrained_softmax(x, y, templates, target, l2=1e-3 if target is None else 0.0)
+        weights, bias = theta[:7840].reshape(784, 10), theta[7840:]
+        correlation = weight_map_correlation(weights.T.reshape(10, 28, 28), templates).mean()
+        scores[target] = (correlation, ((pixels @ weights + bias).argmax(axis=1) == y).mean())
+    assert scores[0.85][0] >= 0.845
+    assert scores[None][0] < 0.8  # the constraint binds: left free, the maps drift from the class means
+    assert scores[None][1] > scores[0.85][1]
