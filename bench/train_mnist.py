@@ -151,7 +151,7 @@ def _softmax_recipe(
     xt, yt = mnist("test")
     keras.utils.set_random_seed(seed)
     means = class_templates(x, y, 10)
-    templates = np.moveaxis(means / 255.0, 0, -1).reshape(784, 10).astype("float32") * start
+    templates = _as_kernel(means).astype("float32") * start
     regulariser = keras.regularizers.L2(l2) if l2 else (lambda w: pull * keras.ops.sum(keras.ops.square(w - templates))) if pull else None
     initial = keras.initializers.Constant(templates) if start else init
     dense = keras.layers.Dense(10, activation="softmax", kernel_initializer=initial, kernel_regularizer=regulariser)
@@ -235,19 +235,27 @@ def part_softmax() -> dict:
     return {"leafprep_defaults_1_epoch": defaults, "recipes_on_arrays": recipes}
 
 
-def _constrained_softmax(x: np.ndarray, y: np.ndarray, templates: np.ndarray, target: float | None, *, l2: float = 0.0) -> np.ndarray:
-    """The one-layer softmax's (785, 10) weights and biases of least training cross-entropy whose mean
-    weight-map correlation is at least ``target`` (a stiff quadratic penalty below it; ``None``: no
+def _as_kernel(templates: np.ndarray) -> np.ndarray:
+    """Class templates (classes, 28, 28) of 0-255 images as a Dense kernel (784, classes) for inputs in [0, 1]."""
+    return np.moveaxis(templates / 255.0, 0, -1).reshape(-1, len(templates))
+
+
+def _constrained_softmax(
+    x: np.ndarray, y: np.ndarray, templates: np.ndarray, target: float | None, *, l2: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The one-layer softmax's (784, 10) weights and (10,) biases of least training cross-entropy whose
+    mean weight-map correlation is at least ``target`` (a stiff quadratic penalty below it; ``None``: no
     constraint), trained to convergence (full batch, L-BFGS, from the class templates times 2)."""
     from scipy.optimize import minimize
 
     pixels = x.reshape(len(x), -1).astype(np.float64) / 255.0
     truth = np.eye(10)[y]
+    kernel_size = pixels.shape[1] * 10
     centred = templates.reshape(10, -1) - templates.reshape(10, -1).mean(axis=1, keepdims=True)
     norms = np.linalg.norm(centred, axis=1, keepdims=True)
 
     def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        weights, bias = theta[:7840].reshape(784, 10), theta[7840:]
+        weights, bias = theta[:kernel_size].reshape(-1, 10), theta[kernel_size:]
         logits = pixels @ weights + bias
         logits -= logits.max(axis=1, keepdims=True)
         log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -264,9 +272,9 @@ def _constrained_softmax(x: np.ndarray, y: np.ndarray, templates: np.ndarray, ta
             gradient -= (2e3 * short / 10) * (slope - slope.mean(axis=1, keepdims=True)).T
         return loss, np.concatenate([gradient.ravel(), error.sum(axis=0)])
 
-    start = np.zeros(7850)
-    start[:7840] = 2 * np.moveaxis(templates / 255.0, 0, -1).reshape(-1)
-    return minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 400}).x
+    start = np.concatenate([2 * _as_kernel(templates).ravel(), np.zeros(10)])
+    theta = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B", options={"maxiter": 400}).x
+    return theta[:kernel_size].reshape(-1, 10), theta[kernel_size:]
 
 
 def part_frontier() -> dict:
@@ -283,8 +291,7 @@ def part_frontier() -> dict:
     templates = class_templates(x, y, 10)
     rows = {}
     for target in (None, 0.70, 0.72, 0.75, 0.78, 0.80):
-        theta = _constrained_softmax(x, y, templates, target, l2=1e-4 if target is None else 0.0)
-        weights, bias = theta[:7840].reshape(784, 10), theta[7840:]
+        weights, bias = _constrained_softmax(x, y, templates, target, l2=1e-4 if target is None else 0.0)
         scores = xt.reshape(len(xt), -1).astype(np.float64) / 255.0 @ weights + bias
         name = "no constraint (L2 1e-4)" if target is None else f"correlation >= {target:.2f}"
         rows[name] = {

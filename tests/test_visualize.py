@@ -270,8 +270,7 @@ def test_constrained_softmax_reaches_the_correlation_asked_for_and_pays_for_it_i
     pixels = x.reshape(len(x), -1) / 255.0
     scores = {}
     for target in (None, 0.85):
-        theta = _constrained_softmax(x, y, templates, target, l2=1e-3 if target is None else 0.0)
-        weights, bias = theta[:7840].reshape(784, 10), theta[7840:]
+        weights, bias = _constrained_softmax(x, y, templates, target, l2=1e-3 if target is None else 0.0)
         correlation = weight_map_correlation(weights.T.reshape(10, 28, 28), templates).mean()
         scores[target] = (correlation, ((pixels @ weights + bias).argmax(axis=1) == y).mean())
     assert scores[0.85][0] >= 0.845
