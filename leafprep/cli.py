@@ -701,7 +701,7 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images a step (default: the model's; 128 for all of them).")] = None,
     learning_rate: Annotated[
         Optional[float],
-        typer.Option(min=1e-7, help="The starting rate; a cosine takes it to zero (default: the model's; 1.0 for softmax, 1e-3 for the others)."),
+        typer.Option(min=1e-7, help="The starting rate; a cosine takes it to zero (default: the model's; 0.3 for softmax, 1e-3 for the others)."),
     ] = None,
     optimizer: Annotated[
         Optional[OptimizerName], typer.Option(help="adam, or plain sgd (default: the model's; sgd for softmax, adam for the others).")
@@ -711,6 +711,10 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
     skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
+    deskew: Annotated[
+        Optional[bool],
+        typer.Option("--deskew/--no-deskew", help="softmax only: shear each image upright inside the model (default: for digits)."),
+    ] = None,
 ) -> None:
     """Train a network on a dataset; keep the best checkpoint and the preprocessing settings in a run folder."""
     from trainers.train import train as fit
@@ -731,6 +735,7 @@ def train(
                 max_steps=max_steps,
                 verbose=2,
                 skip_damaged=skip_damaged,
+                deskew=deskew,
             )
     except KeyboardInterrupt:
         err_console.print(f"[red]interrupted[/red]: the best model so far is in {escape(str(out))}")

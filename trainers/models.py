@@ -8,7 +8,7 @@ starting learning rate and the batch size that ``leafprep train`` uses where
 the caller does not choose them.
 
 >>> RECIPES["softmax"]
-Recipe(optimizer='sgd', learning_rate=1.0, batch_size=128)
+Recipe(optimizer='sgd', learning_rate=0.3, batch_size=128)
 >>> RECIPES["convnet"]
 Recipe(optimizer='adam', learning_rate=0.001, batch_size=128)
 """
@@ -31,17 +31,27 @@ def _keras() -> Any:
     return keras
 
 
-def softmax(input_shape: tuple[int, int, int], classes: int) -> Any:
-    """One dense layer on the flattened pixels: the beginner's network (about 92% on MNIST).
+def softmax(input_shape: tuple[int, int, int], classes: int, *, deskew: bool = False) -> Any:
+    """One dense layer on the flattened pixels: the beginner's network (92% to 93% on MNIST).
 
     The weights start at zero (and the recipe is plain SGD, :data:`RECIPES`): a
     weight changes only by the ink its pixel sees, so pixels that never see ink
     keep zero weight and each class's weights draw where its images have more
     ink than the others' (random initial weights would stay as noise there).
+
+    ``deskew``: a :class:`trainers.layers.Deskew` layer (no weights) first
+    shears each image upright, so that slanted and upright strokes of a class
+    fall on the same pixels; :func:`trainers.train.train` chooses it for
+    digits. Its weights then draw each class upright and sharper, and it
+    scores higher (``python -m bench.train_mnist softmax``). Not for data
+    whose slant is what tells the classes apart.
     """
     keras = _keras()
+    from .layers import Deskew
+
     dense = keras.layers.Dense(classes, activation="softmax", kernel_initializer="zeros", name="weights")
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), dense], name="softmax")
+    first = [Deskew(name="deskew")] if deskew else []
+    return keras.Sequential([keras.Input(input_shape), *first, keras.layers.Flatten(), dense], name="softmax")
 
 
 def convnet(input_shape: tuple[int, int, int], classes: int) -> Any:
@@ -166,9 +176,11 @@ class Recipe:
 # The softmax with Adam learns border pixels that see ink once in a while as fast as the middle (Adam
 # scales each weight's step by its own gradient history): its maps are framed by strong weights and the
 # digits are faint. Plain SGD moves a weight in proportion to its pixel's ink, so the maps stay
-# pictures of the classes (python -m bench.train_mnist softmax: the measurements).
+# pictures of the classes; a smaller rate keeps them closer to the class means, a larger one fits
+# better. At 0.3 the deskewed digit softmax gets 93.3% after one epoch with maps that correlate 0.79
+# with the class means (python -m bench.train_mnist softmax: the measurements).
 RECIPES: dict[str, Recipe] = {
-    "softmax": Recipe("sgd", 1.0, 128),
+    "softmax": Recipe("sgd", 0.3, 128),
     "convnet": Recipe(),
     "fast": Recipe(),
     "convnet-bn": Recipe(),
@@ -189,11 +201,18 @@ def recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], classes: int) -> Any:
-    """The registry's model ``name`` for images of ``input_shape`` (H, W, C) and ``classes`` classes."""
+def build_model(name: str, input_shape: tuple[int, int, int], classes: int, *, deskew: bool = False) -> Any:
+    """The registry's model ``name`` for images of ``input_shape`` (H, W, C) and ``classes`` classes.
+
+    ``deskew`` (``softmax`` only): shear each image upright first (:func:`softmax`).
+    """
     from leafprep.errors import ParameterError
 
     _known(name)
     if name == "leaf" and min(input_shape[:2]) < 32:
         raise ParameterError("model", f"the leaf model needs images of at least 32x32, got {input_shape[0]}x{input_shape[1]}", "use convnet")
+    if deskew:
+        if name != "softmax":
+            raise ParameterError("deskew", f"deskewing inside the model is for the softmax only, not {name}", "for a conv-net, leave it out")
+        return softmax(input_shape, classes, deskew=True)
     return MODELS[name](input_shape, classes)

@@ -53,6 +53,8 @@ def load_run(folder: str | os.PathLike[str]) -> Run:
     tensorflow()
     import keras
 
+    from . import layers  # noqa: F401  (registers leafprep's own layers, e.g. the softmax's Deskew)
+
     root = Path(folder)
     if not root.is_dir():
         raise LeafprepError(str(root), "no such run folder", "give the --out folder of 'leafprep train'")
