@@ -29,7 +29,7 @@ def main() -> None:
     from trainers.predict import prepare_steps
     from trainers.runs import load_run
 
-    results = {}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # a run skipped keeps its figures
     for name, photo in (("softmax", DIGIT_PHOTO), ("convnet", DIGIT_PHOTO), ("leaf", LEAF_PHOTO)):
         folder = CACHE / "runs" / name
         if not (folder / "model.keras").exists():
