@@ -148,6 +148,9 @@ def test_softmax_deskews_digits_by_default_and_the_run_reloads_with_it(bars, tmp
     assert not any(isinstance(layer, Deskew) for layer in load_run(tmp_path / "plain").model.layers)
     with pytest.raises(ParameterError, match="softmax only"):
         build_model("convnet", (28, 28, 1), 10, deskew=True)
+    with pytest.raises(ParameterError, match="softmax only"):
+        train(bars[0], tmp_path / "convnet", model="convnet", deskew=True, verbose=0)
+    assert not (tmp_path / "convnet").exists(), "refused before anything is written"
 
 
 def test_the_model_recipe_fills_in_what_the_caller_leaves_out(bars, tmp_path):

@@ -99,6 +99,8 @@ def train(
         raise ParameterError("epochs", "epochs and batch_size must be at least 1 and learning_rate positive")
     if optimizer not in OPTIMIZERS:
         raise ParameterError("optimizer", f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+    if deskew and model != "softmax":
+        raise ParameterError("deskew", f"deskewing inside the model is for the softmax only, not {model}", "leave --deskew out")
     meta = info(data)
     if "train" not in meta["splits"]:
         raise LeafprepError(str(data), "has no train split", "build it with a train share, e.g. --split 80/10/10")
