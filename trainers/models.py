@@ -213,6 +213,6 @@ def build_model(name: str, input_shape: tuple[int, int, int], classes: int, *, d
         raise ParameterError("model", f"the leaf model needs images of at least 32x32, got {input_shape[0]}x{input_shape[1]}", "use convnet")
     if deskew:
         if name != "softmax":
-            raise ParameterError("deskew", f"deskewing inside the model is for the softmax only, not {name}", "for a conv-net, leave it out")
+            raise ParameterError("deskew", f"deskewing inside the model is for the softmax only, not {name}", "leave deskew out")
         return softmax(input_shape, classes, deskew=True)
     return MODELS[name](input_shape, classes)

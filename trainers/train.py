@@ -99,17 +99,11 @@ def train(
         raise ParameterError("epochs", "epochs and batch_size must be at least 1 and learning_rate positive")
     if optimizer not in OPTIMIZERS:
         raise ParameterError("optimizer", f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-    if deskew and model != "softmax":
-        raise ParameterError("deskew", f"deskewing inside the model is for the softmax only, not {model}", "leave --deskew out")
     meta = info(data)
     if "train" not in meta["splits"]:
         raise LeafprepError(str(data), "has no train split", "build it with a train share, e.g. --split 80/10/10")
     shape = tuple(meta["image_shape"])
     labels = meta["labels"]
-    run = Path(out)
-    run.mkdir(parents=True, exist_ok=True)
-    for stale in (MODEL_FILE, "metrics.json", "history.csv"):
-        (run / stale).unlink(missing_ok=True)
     options = meta.get("options", {})
     settings = {
         "kind": options.get("photo_kind") or options.get("kind", "digit"),
@@ -121,12 +115,16 @@ def train(
         "train_pixel_mean": meta.get("train_pixel_mean"),
         "train_pixel_std": meta.get("train_pixel_std"),
     }
-    (run / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
     if deskew is None:
         deskew = model == "softmax" and settings["kind"] == "digit"
     keras.utils.set_random_seed(seed)
-    network = build_model(model, shape, len(labels), deskew=deskew)
+    network = build_model(model, shape, len(labels), deskew=deskew)  # refuses a model that does not fit before the run is touched
+    run = Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in (MODEL_FILE, "metrics.json", "history.csv"):
+        (run / stale).unlink(missing_ok=True)
+    (run / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
     examples = meta["splits"]["train"]["examples"]
     steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
