@@ -8,6 +8,7 @@ never imports TensorFlow::
     mask = leafprep.segment("photo.jpg")             # bool, the photo's height and width
     for d in leafprep.normalize_all("sheet.jpg"):    # every digit, in reading order
         print(d.box, d.image.shape)
+    leaf = leafprep.describe("leaf.jpg")             # shape, margin, colour, texture: leaf["solidity"]
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .description import DESCRIPTOR_NAMES, Descriptors, describe, leaf_descriptors  # noqa: F401
     from .loading import DEFAULT_MAX_PIXELS, load_image  # noqa: F401
     from .normalization import Digit, Steps, normalize, normalize_all, normalize_steps  # noqa: F401
     from .segmentation import detect_kind, segment  # noqa: F401
 
 _LAZY = {
+    "describe": "description",
+    "leaf_descriptors": "description",
+    "Descriptors": "description",
+    "DESCRIPTOR_NAMES": "description",
     "load_image": "loading",
     "DEFAULT_MAX_PIXELS": "loading",
     "normalize": "normalization",

@@ -45,7 +45,6 @@ from .build import (
     BuildOptions,
     BuildReport,
     Item,
-    Normalised,
     _finish,
     _plan,
     _prepare_output,
@@ -54,6 +53,7 @@ from .build import (
     file_name_text,
     find_inputs,
     first_pass_data,
+    unspill,
 )
 from .errors import LeafprepError, ParameterError
 from .records import file_sha256, serialize_example, shard_name
@@ -146,18 +146,17 @@ def _example(
         return
     split, shard, position, label, name, source_bytes, sha = plan[index]
     kind, payload = record[8:9], record[9:]
-    shape = (options.size, options.size, options.channels)
     source: Any
     if kind == b"N":
-        source = Normalised(np.frombuffer(payload, np.uint8).reshape(shape))
+        source = unspill(payload, options)
     else:
         source = np.frombuffer(payload, np.uint8).reshape(idx_shape)
-    image, reason, copies = _process((source, options, split == "train", sha.decode("ascii")))
+    image, reason, copies, descriptors = _process((source, options, split == "train", sha.decode("ascii")))
     if image is None:
         yield (split, shard), (position, index, reason, [], None)
         return
     pictures = (image, *copies)
-    examples = [serialize_example(picture, label, name, source_bytes, sha) for picture in pictures]
+    examples = [serialize_example(picture, label, name, source_bytes, sha, descriptors) for picture in pictures]
     histogram = np.bincount(np.concatenate([p.reshape(-1) for p in pictures]), minlength=256) if split == "train" else None
     yield (split, shard), (position, index, "", examples, histogram)
 
@@ -308,7 +307,7 @@ def build_with_beam(
             first = pipeline | "inputs" >> beam.Create(tasks) | "first pass" >> beam.Map(_first_pass, options)
             _ = (
                 first
-                | "facts" >> beam.Map(lambda r: json.dumps([r[0], r[1], r[2], r[3], r[5]]))
+                | "facts" >> beam.Map(_facts_line, options)
                 | "write facts" >> beam.io.WriteToText(_join(work, "facts"), file_name_suffix=".jsonl")
             )
             _ = (
@@ -317,8 +316,11 @@ def build_with_beam(
                 | "write pictures" >> beam.io.WriteToTFRecord(_join(work, "pictures"), file_name_suffix=".tfrecord")
             )
         perceptual: dict[int, int] = {}
+        described: dict[int, np.ndarray] = {}
         for line in _read_lines(_join(work, "facts-*")):
-            index, sha, reason, dhash, notes = json.loads(line)
+            index, sha, reason, dhash, notes, descriptors = json.loads(line)
+            if descriptors is not None:
+                described[index] = np.asarray(descriptors, np.float32)
             items[index].sha256, items[index].warnings = sha, notes
             if reason:
                 items[index].status, items[index].reason = "rejected", reason
@@ -368,7 +370,12 @@ def build_with_beam(
             with FileSystems.create(_join(out_text, name)) as handle:
                 handle.write(text.encode("utf-8"))
 
-        meta = _finish(write, source_text, options, items, plan, counts, histogram, shards)
+        train = [
+            described[where_by_index[id(item)]]
+            for split, _, item in plan.ordered
+            if split == "train" and item.status == "written" and where_by_index[id(item)] in described
+        ]
+        meta = _finish(write, source_text, options, items, plan, counts, histogram, shards, train)
     finally:
         _clear(work)
     return BuildReport(Path(out_text), items, meta)
@@ -383,6 +390,14 @@ def _clear(work: str) -> None:
         FileSystems.delete([m.path for m in matches])
     if not _remote(work) and os.path.isdir(work):
         os.rmdir(work)
+
+
+def _facts_line(result: tuple[int, str, str, int | None, bytes | None, str, bytes | None], options: BuildOptions) -> str:
+    """What the plan needs of one input, as a JSON line: index, SHA-256, reason, difference hash, warnings, a leaf's descriptors."""
+    index, sha, reason, dhash, picture, notes, _ = result
+    descriptors = unspill(picture, options).descriptors if picture is not None and options.describes else None
+    # float32 values written as JSON doubles read back exactly; NaN as JSON's NaN.
+    return json.dumps([index, sha, reason, dhash, notes, None if descriptors is None else descriptors.tolist()])
 
 
 def _spill_record(result: tuple[int, str, str, int | None, bytes | None, str, bytes | None]) -> Iterator[bytes]:

@@ -57,55 +57,13 @@ from ._version import __version__
 from .errors import DOUBT, LeafprepError, LeafprepWarning, ParameterError, printable
 from .inputs import natural_key
 from .records import COMPLETE_FILE, INFO_FILE, file_sha256, serialize_example, shard_name
+from .settings import BuildOptions, as_is
 
 __all__ = ["BuildOptions", "BuildReport", "Item", "build", "find_inputs", "assign_split", "parse_split", "stratify"]
 
 SPLITS = ("train", "val", "test")
 _MARKER = ".leafprep-dataset"
 _IDX_PREFIXES = {"train": "train", "t10k": "test"}
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """What each image becomes, and how the dataset is cut.
-
-    Attributes
-    ----------
-    kind : {"digit", "leaf", "auto", "none"}
-        How to normalise (``"none"``: the images are already normalised and
-        are only resized to ``size``).
-    size : int
-    mode : {"gray", "silhouette", "rgb"} or None
-    split : tuple of float
-        Train, validation and test proportions (sum 1).
-    seed : int
-    augment : int
-        Augmented copies of each training example.
-    augment_preset : str or None
-        The pipeline for them: a preset of :mod:`leafprep.augmentation`
-        (``"digits"``, ``"leaves"``) or a YAML/JSON albumentations pipeline
-        file. Default: ``"leaves"`` for ``kind="leaf"``, else ``"digits"``.
-    shard_mb : float
-        Target size of a shard in megabytes.
-    """
-
-    kind: str = "digit"
-    size: int = 28
-    mode: str | None = None
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    seed: int = 0
-    augment: int = 0
-    shard_mb: float = 64.0
-    augment_preset: str | None = None
-
-    @property
-    def augmentation(self) -> str:
-        """The augmentation pipeline used: ``augment_preset`` or the default for ``kind``."""
-        return self.augment_preset or ("leaves" if self.kind == "leaf" else "digits")
-
-    @property
-    def channels(self) -> int:
-        return 3 if self.mode == "rgb" else 1
 
 
 @dataclass
@@ -334,35 +292,34 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return array if array.ndim == 3 else array[:, :, None]
 
 
-def _as_is(source: np.ndarray, options: BuildOptions) -> np.ndarray:
-    """``kind="none"``: the image is already normalised; only resize (and convert) it."""
-    import cv2
+def _normalise(
+    rgb: np.ndarray, options: BuildOptions, name: str = "<array>", full_shape: tuple[int, int] | None = None
+) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """One decoded picture as the build writes it (float32 in [0, 1]), what leafprep warned of it ("; "-joined),
+    and a leaf's descriptors (float32; None for other kinds), measured on the same mask in the same pass.
 
-    from .loading import load_image
-
-    if source.ndim == 2 and source.shape == (options.size, options.size) and options.mode != "rgb":
-        return source.astype(np.float32) / 255.0  # MNIST's own pixels: nothing to do
-    rgb = load_image(source)
-    image = rgb if options.mode == "rgb" else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if image.shape[:2] != (options.size, options.size):
-        image = cv2.resize(image, (options.size, options.size), interpolation=cv2.INTER_AREA)
-    return image.astype(np.float32) / 255.0
-
-
-def _normalise(rgb: np.ndarray, options: BuildOptions) -> tuple[np.ndarray, str]:
-    """One decoded picture as the build writes it (float32 in [0, 1]), and what leafprep warned of it ("; "-joined)."""
+    ``full_shape``: the photo's size before a reduced decode, so that sizes are in the photo's own pixels.
+    """
     import warnings
 
+    descriptors = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore")
         warnings.simplefilter("always", LeafprepWarning)
         if options.kind == "none":
-            image = _as_is(rgb, options)
+            image = as_is(rgb, options.size, options.mode)
         else:
-            from .normalization import normalize
+            from .normalization import normalize_steps
 
-            image = normalize(rgb, options.kind, options.size, mode=options.mode)
-    return image, "; ".join(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning)))
+            steps = normalize_steps(rgb, options.kind, options.size, mode=options.mode)
+            image = steps.result
+            if options.describes:
+                from .description import leaf_descriptors
+
+                height, width = full_shape or rgb.shape[:2]
+                scale = (steps.scale[0] * height / rgb.shape[0], steps.scale[1] * width / rgb.shape[1])
+                descriptors = leaf_descriptors(steps.photo, steps.chosen, scale=scale, source=name).values
+    return image, "; ".join(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning))), descriptors
 
 
 def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, bytes | None, str]:
@@ -380,11 +337,15 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
     except LeafprepError as exc:
         vanished = exc.reason == "no such file" and not os.path.lexists(path)
         return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None, ""
-    return first_pass_data(data, options)
+    return first_pass_data(data, options, path)
 
 
-def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int | None, bytes | None, str]:
-    """:func:`_first_pass` on a file's bytes (the Beam build reads them through Beam's filesystems)."""
+def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -> tuple[str, str, int | None, bytes | None, str]:
+    """:func:`_first_pass` on a file's bytes (the Beam build reads them through Beam's filesystems).
+
+    The picture bytes are the normalised image (uint8), followed for leaves by
+    their descriptors (float32, :func:`spilled_size`).
+    """
     import cv2
 
     from .loading import DEFAULT_MAX_PIXELS, _load
@@ -396,14 +357,33 @@ def first_pass_data(data: bytes, options: BuildOptions) -> tuple[str, str, int |
     dhash = None
     try:
         min_side = None if options.kind == "none" else decode_min_side(options.kind, options.size)
-        rgb = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side).rgb
+        loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side)
+        rgb = loaded.rgb
         dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
-        image, notes = _normalise(rgb, options)
+        image, notes, descriptors = _normalise(rgb, options, name, loaded.full_shape)
     except LeafprepError as exc:
         return sha, exc.reason, dhash, None, ""
     except Exception as exc:  # a bug on one input must not stop the build
         return sha, f"internal error {type(exc).__name__}: {exc}", dhash, None, ""
-    return sha, "", dhash, _to_uint8(image).tobytes(), notes
+    picture = _to_uint8(image).tobytes()
+    if descriptors is not None:
+        picture += np.asarray(descriptors, "<f4").tobytes()
+    return sha, "", dhash, picture, notes
+
+
+def spilled_size(options: BuildOptions) -> tuple[int, int]:
+    """Bytes of a normalised picture in a spill file, and of the descriptors after it (0 for kinds without)."""
+    from .description import DESCRIPTOR_NAMES
+
+    return options.size * options.size * options.channels, 4 * len(DESCRIPTOR_NAMES) if options.describes else 0
+
+
+def unspill(payload: bytes, options: BuildOptions) -> Normalised:
+    """A spilled picture's bytes back as a :class:`Normalised` (image and descriptors)."""
+    image_bytes, _ = spilled_size(options)
+    image = np.frombuffer(payload[:image_bytes], np.uint8).reshape(options.size, options.size, options.channels)
+    descriptors = np.frombuffer(payload[image_bytes:], "<f4").astype(np.float32) if options.describes else None
+    return Normalised(image, descriptors)
 
 
 def _small_gray(gray: np.ndarray, side: int = 96) -> np.ndarray:
@@ -427,44 +407,49 @@ class _Spilled:
 
 @dataclass(frozen=True)
 class Normalised:
-    """A normalised picture already in memory (the Beam build's, read back from its spill records)."""
+    """A normalised picture already in memory (read back from a spill file or the Beam build's spill records)."""
 
     image: np.ndarray  # (size, size, channels) uint8
+    descriptors: np.ndarray | None = None  # a leaf's, float32
 
 
 _SPILL_FILES: dict[str, Any] = {}
 
 
-def _read_spilled(spilled: _Spilled, shape: tuple[int, int, int]) -> np.ndarray:
+def _read_spilled(spilled: _Spilled, options: BuildOptions) -> Normalised:
     handle = _SPILL_FILES.get(spilled.path)
     if handle is None:
         handle = _SPILL_FILES[spilled.path] = open(spilled.path, "rb")  # kept open for the build
     handle.seek(spilled.offset)
-    return np.frombuffer(handle.read(math.prod(shape)), np.uint8).reshape(shape)
+    return unspill(handle.read(sum(spilled_size(options))), options)
 
 
-def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | None, str, list[np.ndarray]]:
-    """The picture to write, and its augmented copies: (image uint8 HxWxC or None, why rejected, copies)."""
+def _process(task: tuple[Any, BuildOptions, bool, str]) -> tuple[np.ndarray | None, str, list[np.ndarray], np.ndarray | None]:
+    """The picture to write, its augmented copies and a leaf's descriptors: (image uint8 HxWxC or None, why rejected, copies, descriptors).
+
+    Augmented copies keep the descriptors of their original (the leaf is the same leaf).
+    """
     source, options, train, key = task
     augmenting = train and options.augment > 0
-    shape = (options.size, options.size, options.channels)
+    descriptors = None
     if isinstance(source, (_Spilled, Normalised)):
-        image8 = source.image if isinstance(source, Normalised) else _read_spilled(source, shape)
+        normalised = source if isinstance(source, Normalised) else _read_spilled(source, options)
+        image8, descriptors = normalised.image, normalised.descriptors
         if not augmenting:
-            return image8, "", []
+            return image8, "", [], descriptors
         image = image8[:, :, 0] if options.channels == 1 else image8
         image = image.astype(np.float32) / 255.0
     else:  # the pixels of an IDX file
         if options.kind == "none" and source.shape == (options.size,) * 2 and options.mode != "rgb" and not augmenting:
-            return source[:, :, None], "", []  # at the right size already: nothing to do
+            return source[:, :, None], "", [], None  # at the right size already: nothing to do
         try:
-            image, _ = _normalise(source, options)
+            image, _, descriptors = _normalise(source, options)
         except LeafprepError as exc:
-            return None, exc.reason, []
+            return None, exc.reason, [], None
         except Exception as exc:  # a bug on one input must not stop the build
-            return None, f"internal error {type(exc).__name__}: {exc}", []
+            return None, f"internal error {type(exc).__name__}: {exc}", [], None
     copies = _augment(image, options, int(key[:8], 16) ^ options.seed) if augmenting else []
-    return _to_uint8(image), "", [_to_uint8(copy) for copy in copies]
+    return _to_uint8(image), "", [_to_uint8(copy) for copy in copies], descriptors
 
 
 _PIPELINES: dict[tuple[str, int, int, bool], Any] = {}
@@ -732,8 +717,12 @@ def _finish(
     counts: dict[str, Counter[str]],
     histogram: np.ndarray,
     shards: list[dict[str, Any]],
+    descriptors: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """``dataset_info.json`` from what was written; write it, the labels and the manifest, and ``_COMPLETE`` last."""
+    """``dataset_info.json`` from what was written; write it, the labels and the manifest, and ``_COMPLETE`` last.
+
+    ``descriptors``: those of the training split's leaves (not their augmented copies), in the order written.
+    """
     labels, plans, similar = plan.labels, plan.members, plan.similar
     levels = np.arange(256) / 255.0
     pixels = int(histogram.sum())
@@ -769,6 +758,11 @@ def _finish(
         "near_duplicates": {"pairs": len(similar), "across_splits": crossing[:100], "across_splits_count": len(crossing)},
         "shards": shards,
     }
+    if options.describes:
+        from .description import DESCRIPTOR_NAMES
+        from .settings import descriptor_scaling
+
+        meta["descriptors"] = descriptor_scaling(np.stack(descriptors) if descriptors else np.zeros((0, len(DESCRIPTOR_NAMES))))
     write("labels.txt", "".join(f"{name}\n" for name in labels))
     table = io.StringIO(newline="")
     rows = csv.writer(table)
@@ -810,6 +804,7 @@ def _build(
     counts: dict[str, Counter[str]] = {split: Counter() for split in plans}
     histogram = np.zeros(256, np.int64)  # of the train pixels, for their mean and std
     pending: list[np.ndarray] = []  # train pictures not yet counted in the histogram
+    described: list[np.ndarray] = []  # the train leaves' descriptors
     names = {name: name.encode("utf-8") for name in labels}
     writer: Any = None
     current: tuple[str, int] | None = None
@@ -844,7 +839,7 @@ def _build(
         writer = None
 
     try:
-        for (split, k, item), (image, reason, copies) in zip(ordered, results, strict=True):
+        for (split, k, item), (image, reason, copies, descriptors) in zip(ordered, results, strict=True):
             index = plan.shard_of(split, k)
             if current != (split, index):
                 close()
@@ -858,8 +853,10 @@ def _build(
             else:
                 item.status, item.shard = "written", final_path.name
                 source_bytes, sha_bytes = item.source.encode("utf-8"), item.sha256.encode("ascii")
+                if split == "train" and descriptors is not None:
+                    described.append(descriptors)
                 for picture in (image, *copies):
-                    writer.write(serialize_example(picture, label_index[item.label], names[item.label], source_bytes, sha_bytes))
+                    writer.write(serialize_example(picture, label_index[item.label], names[item.label], source_bytes, sha_bytes, descriptors))
                     shard_examples += 1
                     counts[split][item.label] += 1
                     if split == "train":
@@ -879,7 +876,9 @@ def _build(
     close()
     count_pending()
 
-    meta = _finish(lambda name, text: (out / name).write_text(text, encoding="utf-8"), source, options, items, plan, counts, histogram, shards)
+    meta = _finish(
+        lambda name, text: (out / name).write_text(text, encoding="utf-8"), source, options, items, plan, counts, histogram, shards, described
+    )
     return BuildReport(out, items, meta)
 
 

@@ -413,6 +413,49 @@ def segment(
 
 
 @app.command()
+def describe(
+    photos: Annotated[list[str], typer.Argument(help="Leaf photos, folders (searched recursively) or glob patterns.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row a photo (source, label, then every descriptor).")],
+    px_per_mm: Annotated[
+        Optional[float], typer.Option(min=1e-6, help="Pixels of the full photo per millimetre, for the sizes in mm (else they are empty).")
+    ] = None,
+    fill_holes: Annotated[bool, typer.Option(help="Fill every hole in the blade.")] = False,
+    petiole: Annotated[bool, typer.Option(help="Keep the petiole (--no-petiole cuts it off).")] = True,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
+) -> None:
+    """Measure the leaf of each photo: size, shape, outline, margin, colour and texture, one CSV row a photo.
+
+    The label of a row is the first folder below the folder argument (leaves/Acer/1.jpg: Acer),
+    so the CSV reads straight into pandas and scikit-learn. Photos that fail are listed, not written.
+    """
+    import csv
+
+    from .description import DESCRIPTOR_NAMES
+    from .description import describe as measure
+
+    batch = Batch()
+    inputs = _collect(photos, batch)
+    if batch.total == 0:
+        raise _usage_error("no input given")
+    rows: list[list[str]] = []
+
+    def work(item: Input) -> None:
+        values = measure(item.path, px_per_mm=px_per_mm, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels).values
+        label = item.relative.parts[0] if len(item.relative.parts) > 1 else ""
+        rows.append([str(item.path), label, *("" if value != value else repr(float(value)) for value in values)])
+
+    _run(batch, inputs, work)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "label", *DESCRIPTOR_NAMES])
+        writer.writerows(rows)
+    code = batch.report("Described")
+    err_console.print(f"{len(rows)} row(s) of {len(DESCRIPTOR_NAMES)} descriptors in {escape(str(out))}")
+    raise typer.Exit(code)
+
+
+@app.command()
 def augment(
     images: Annotated[list[str], typer.Argument(help="Normalised images (PNG...), folders (searched recursively) or globs.", show_default=False)],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the copies (NAME-01.png ...), mirroring the inputs.")] = None,
@@ -489,7 +532,7 @@ def build(
         Optional[BuildKind],
         typer.Option(help="How to normalise: digit, leaf, auto, or none (already normalised). Default: none for IDX, else digit."),
     ] = None,
-    size: Annotated[int, typer.Option(min=8, max=1024, help="Side of every image in pixels.")] = 28,
+    size: Annotated[Optional[int], typer.Option(min=8, max=1024, help="Side of every image in pixels (default: 64 for leaves, else 28).")] = None,
     mode: Annotated[Optional[Mode], typer.Option(help="Leaves: gray (default), silhouette or rgb.")] = None,
     split: Annotated[str, typer.Option(help="Train/validation/test proportions, e.g. 80/10/10 or 2/1 (no validation).")] = "80/10/10",
     seed: Annotated[int, typer.Option(help="Seed of the split and the order of examples.")] = 0,
@@ -510,6 +553,8 @@ def build(
 
     Every input is listed in manifest.csv: written, rejected (with the reason) or duplicate,
     with what leafprep warned of it (a doubtful mask, a leaf cut by the border).
+    With --kind leaf every record also holds the leaf's descriptors (shape, margin,
+    colour, texture: see 'leafprep describe'), measured on the same mask.
     With --runner beam the same dataset (byte for byte) is built by Apache Beam:
     on this machine by Beam's DirectRunner, or on Dataflow, Flink or Spark
     with --beam-option runner=... and that runner's options; SOURCE and --out
@@ -521,7 +566,8 @@ def build(
     try:
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
-        options = builder.BuildOptions(chosen, size, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset)
+        side = size if size is not None else (64 if chosen == "leaf" else 28)
+        options = builder.BuildOptions(chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset)
         if runner == Runner.beam:
             report = _build_on_beam(source, out, options, beam_option or [], overwrite)
             _print_build_summary(report)
@@ -683,6 +729,8 @@ class ModelName(StrEnum):
     fast = "fast"
     convnet_bn = "convnet-bn"
     leaf = "leaf"
+    descriptors = "descriptors"
+    leaf_fused = "leaf-fused"
 
 
 class OptimizerName(StrEnum):
@@ -696,8 +744,13 @@ class OptimizerName(StrEnum):
 def train(
     data: Annotated[Path, typer.Argument(help="A dataset folder written by 'leafprep build'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model.keras, preprocessing.json, metrics.json, history.csv, logs/.")],
-    model: Annotated[ModelName, typer.Option(help="Which network.")] = ModelName.convnet,
-    epochs: Annotated[int, typer.Option(min=1, help="At most this many epochs (early stopping may end sooner).")] = 10,
+    model: Annotated[
+        Optional[ModelName],
+        typer.Option(help="Which network (default: from the dataset: leaf-fused for leaves, convnet for digits; the recipe is printed)."),
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option(min=1, help="At most this many epochs; early stopping may end sooner (default: the recipe's; 10 for digits).")
+    ] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images a step (default: the model's; 128 for all of them).")] = None,
     learning_rate: Annotated[
         Optional[float],
@@ -706,8 +759,12 @@ def train(
     optimizer: Annotated[
         Optional[OptimizerName], typer.Option(help="adam, or plain sgd (default: the model's; sgd for softmax, adam for the others).")
     ] = None,
-    augment: Annotated[Optional[str], typer.Option(help="Online augmentation: digits, leaves or a YAML/JSON pipeline.")] = None,
-    patience: Annotated[int, typer.Option(min=1, help="Epochs without improvement before stopping.")] = 3,
+    augment: Annotated[
+        Optional[str], typer.Option(help="Online augmentation: digits, leaves, a YAML/JSON pipeline, or none (default: the recipe's).")
+    ] = None,
+    patience: Annotated[
+        Optional[int], typer.Option(min=1, help="Epochs without improvement before stopping (default: the recipe's; 3 for digits).")
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
     skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
@@ -724,7 +781,7 @@ def train(
             metrics = fit(
                 data,
                 out,
-                model=model.value,
+                model=model.value if model else None,
                 epochs=epochs,
                 batch_size=batch_size,
                 learning_rate=learning_rate,
@@ -742,7 +799,7 @@ def train(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     scores = ", ".join(f"{k.split('_')[0]} accuracy {v:.4f}" for k, v in metrics.items() if k.endswith("_accuracy"))
     err_console.print(
-        f"{model.value}: {metrics['epochs_run']} epochs in {metrics['train_seconds']:.0f} s; {scores or 'no val or test split'}; run in {out}"
+        f"{metrics['model']}: {metrics['epochs_run']} epochs in {metrics['train_seconds']:.0f} s; {scores or 'no val or test split'}; run in {out}"
     )
 
 
@@ -856,13 +913,13 @@ def visualize(
     if what in (What.saliency, What.gradcam, What.activations) and input_photo is None:
         raise _usage_error(f"--what {what.value} needs --input PHOTO")
     from trainers import visualize as draw
-    from trainers.predict import prepare_steps
+    from trainers.predict import describe_steps, prepare_steps
     from trainers.runs import load_run
 
     arrays = None
     with _fails_cleanly():
         loaded = load_run(run_folder)
-        model, labels = loaded.model, loaded.labels
+        model, labels = loaded.image_model(), loaded.labels  # a fused leaf model: its image branch, at the mean descriptors
         if what == What.weights:
             if suffix == ".npy":
                 arrays = draw.weight_maps(model)
@@ -885,6 +942,7 @@ def visualize(
         else:
             assert input_photo is not None
             image, stages = prepare_steps(loaded, input_photo)
+            model = loaded.image_model(describe_steps(loaded, stages, str(input_photo)))  # at this leaf's own descriptors
             if what == What.activations:
                 figure = draw.activations_figure(model, image)
             else:

@@ -107,6 +107,8 @@ class Steps:
         The normalised image.
     notes : list of str
         What the user should know (polarity, leaf cut by the border...).
+    scale : tuple of float
+        ``(y, x)`` factors from ``photo``'s pixels to the full photo's.
     """
 
     kind: str
@@ -117,6 +119,7 @@ class Steps:
     crop: np.ndarray
     result: np.ndarray
     notes: list[str] = field(default_factory=list)
+    scale: tuple[float, float] = (1.0, 1.0)
 
 
 def _min_side(size: int) -> int:
@@ -307,12 +310,12 @@ def normalize_steps(
         leaf = analyse_leaf(source, max_pixels=max_pixels, work_side=_leaf_work_side(size), fill_holes=fill_holes, petiole=petiole)
         result, crop = _leaf_image(leaf.photo, leaf.mask, size, mode, margin, orient)
         evidence = np.clip(leaf.distance / 100.0, 0.0, 1.0)
-        return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes)
+        return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes, leaf.scale)
     found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     best = found.regions[0]
     result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin, even=not found.crop)
     notes.append(f"ink {'darker' if found.polarity == 'dark' else 'lighter'} than the paper")
-    return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes)
+    return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes, found.scale)
 
 
 def normalize(

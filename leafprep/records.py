@@ -14,6 +14,9 @@ feature              type    meaning
 ``label/name``       bytes   the class name, UTF-8
 ``source``           bytes   the input's path relative to the input root, UTF-8 (see ``build.file_name_text``)
 ``source/sha256``    bytes   hex SHA-256 of the source file's bytes
+``descriptors``      float   leaves only: the leaf's descriptors, in the order of
+                             ``dataset_info.json``'s ``descriptors.names``
+                             (:mod:`leafprep.description`; NaN where unknown)
 ===================  ======  ==================================================
 
 Shards are named ``{split}-{index:05d}-of-{count:05d}.tfrecord`` (as
@@ -98,30 +101,33 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-_TEMPLATE: Any = None
+_TEMPLATES: dict[bool, Any] = {}
 
 
-def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: bytes, sha256: bytes) -> bytes:
-    """Serialise one image and its labels as a ``tf.train.Example`` (see the schema above).
+def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: bytes, sha256: bytes, descriptors: np.ndarray | None = None) -> bytes:
+    """Serialise one image and its labels (and a leaf's descriptors) as a ``tf.train.Example`` (see the schema above).
 
     One Example is built once and its values replaced for every record, which
     is several times faster than building a new message each time; the bytes
     are the same. Strings come encoded: the builder encodes each only once.
     """
-    global _TEMPLATE
-    if _TEMPLATE is None:
+    described = descriptors is not None
+    template = _TEMPLATES.get(described)
+    if template is None:
         from ._tf import tensorflow
 
         tf = tensorflow()
 
-        example = tf.train.Example()
+        template = tf.train.Example()
         for key in ("image/raw", "label/name", "source", "source/sha256"):
-            example.features.feature[key].bytes_list.value.append(b"")
+            template.features.feature[key].bytes_list.value.append(b"")
         for key in ("image/height", "image/width", "image/channels", "label"):
-            example.features.feature[key].int64_list.value.append(0)
-        _TEMPLATE = example
+            template.features.feature[key].int64_list.value.append(0)
+        if described:
+            template.features.feature["descriptors"].float_list.value.append(0.0)
+        _TEMPLATES[described] = template
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    feature = _TEMPLATE.features.feature
+    feature = template.features.feature
     feature["image/raw"].bytes_list.value[0] = image.tobytes()
     feature["image/height"].int64_list.value[0] = image.shape[0]
     feature["image/width"].int64_list.value[0] = image.shape[1]
@@ -130,7 +136,11 @@ def serialize_example(image: np.ndarray, label: int, label_name: bytes, source: 
     feature["label/name"].bytes_list.value[0] = label_name
     feature["source"].bytes_list.value[0] = source
     feature["source/sha256"].bytes_list.value[0] = sha256
-    return bytes(_TEMPLATE.SerializeToString(deterministic=True))
+    if described:
+        values = feature["descriptors"].float_list.value
+        del values[:]
+        values.extend(np.asarray(descriptors, np.float32).tolist())
+    return bytes(template.SerializeToString(deterministic=True))
 
 
 def info(folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -158,15 +168,18 @@ def _shards(folder: Path, split: str, meta: dict[str, Any]) -> list[Path]:
     return [folder / name for name in names]
 
 
-def _feature_spec() -> dict[str, Any]:
+def _feature_spec(descriptors: int = 0) -> dict[str, Any]:
     from ._tf import tensorflow
 
     tf = tensorflow()
 
-    return {
+    spec = {
         "image/raw": tf.io.FixedLenFeature([], tf.string),
         "label": tf.io.FixedLenFeature([], tf.int64),
     }
+    if descriptors:
+        spec["descriptors"] = tf.io.FixedLenFeature([descriptors], tf.float32)
+    return spec
 
 
 def load(
@@ -180,6 +193,10 @@ def load(
     drop_remainder: bool = False,
     augment: Any = None,
     skip_damaged: bool = False,
+    descriptors: bool = False,
+    images: bool = True,
+    hold_out: float = 0.0,
+    held: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches from a dataset folder.
 
@@ -208,12 +225,26 @@ def load(
         Without it a damaged record stops the reading with
         ``tf.errors.DataLossError``; :func:`reading` turns that into a
         :class:`DatasetError` that names the file and the record.
+    descriptors : bool, optional
+        Also give each leaf's descriptors (a dataset built with
+        ``kind="leaf"``): the inputs are then a dict, ``{"image": images,
+        "descriptors": (B, D) float32}``, as the two-input models of
+        :mod:`trainers.models` take them.
+    images : bool, optional
+        With ``descriptors``, ``False`` gives ``{"descriptors": ...}`` alone.
+    hold_out : float, optional
+        Split the split in two by a hash of each example's source SHA-256:
+        about this share of the sources (all copies of a source together) is
+        held out. ``held`` chooses the part: ``False`` the rest (to train
+        on), ``True`` the held-out part (to validate on, where the dataset
+        has no ``val`` split).
+    held : bool, optional
 
     Returns
     -------
     dataset : tf.data.Dataset
-        Batches of float32 images ``(B, H, W, C)`` in [0, 1] and int64 labels
-        ``(B,)``, parsed a whole batch at a time.
+        Batches of float32 images ``(B, H, W, C)`` in [0, 1] (or the dict
+        above) and int64 labels ``(B,)``, parsed a whole batch at a time.
     """
     from ._tf import tensorflow
 
@@ -233,22 +264,38 @@ def load(
         dataset = dataset.shuffle(10_000 if shuffle is True else int(shuffle), seed=seed, reshuffle_each_iteration=True)
     else:
         dataset = tf.data.TFRecordDataset(files)
+    if hold_out:
+        share = int(round(hold_out * 1000))
+        sha_spec = {"source/sha256": tf.io.FixedLenFeature([], tf.string)}
+
+        def keep(record: Any) -> Any:
+            bucket = tf.strings.to_hash_bucket_fast(tf.io.parse_single_example(record, sha_spec)["source/sha256"], 1000)
+            return bucket < share if held else bucket >= share
+
+        dataset = dataset.filter(keep)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if not repeat and not skip_damaged:
+    if not repeat and not skip_damaged and not hold_out:
         # The size is known from dataset_info.json: Keras then shows totals and does not warn
         # that the input "ran out of data" at the end of an evaluation.
         examples = int(meta["splits"][split]["examples"])
         batches = examples // batch_size if drop_remainder else -(-examples // batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    spec = _feature_spec()
+    count = 0
+    if descriptors:
+        if not meta.get("descriptors"):
+            raise DatasetError(str(root), "holds no leaf descriptors", "build it with --kind leaf")
+        count = len(meta["descriptors"]["names"])
+    spec = _feature_spec(count)
 
     def parse(serialized: Any) -> tuple[Any, Any]:
         parsed = tf.io.parse_example(serialized, spec)
         pixels = tf.io.decode_raw(parsed["image/raw"], tf.uint8)
-        images = tf.reshape(pixels, [-1, height, width, channels])
-        return tf.cast(images, tf.float32) / 255.0, parsed["label"]
+        images = tf.cast(tf.reshape(pixels, [-1, height, width, channels]), tf.float32) / 255.0
+        if count:
+            return {"image": images, "descriptors": parsed["descriptors"]}, parsed["label"]
+        return images, parsed["label"]
 
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
@@ -256,9 +303,16 @@ def load(
 
         gray = meta.get("options", {}).get("mode") != "silhouette"
         change, parallel = tf_augmenter(augment, size=max(height, width), channels=channels, gray=gray, seed=seed)
-        dataset = dataset.enumerate().map(
-            lambda index, batch: (change(index, batch[0]), batch[1]), num_parallel_calls=tf.data.AUTOTUNE if parallel else None
-        )
+
+        def augmented(index: Any, batch: Any) -> Any:
+            inputs, labels = batch
+            if count:
+                return {**inputs, "image": change(index, inputs["image"])}, labels
+            return change(index, inputs), labels
+
+        dataset = dataset.enumerate().map(augmented, num_parallel_calls=tf.data.AUTOTUNE if parallel else None)
+    if count and not images:
+        dataset = dataset.map(lambda inputs, labels: ({"descriptors": inputs["descriptors"]}, labels))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -105,10 +105,12 @@ def evaluate(
         )
     probabilities, truth, images = [], [], []
     with reading(data, (split,)):
-        for batch, labels in load(data, split, batch_size=512, skip_damaged=skip_damaged):
-            probabilities.append(loaded.model.predict_on_batch(batch))
+        for batch, labels in load(data, split, batch_size=512, skip_damaged=skip_damaged, descriptors=loaded.reads_descriptors):
+            pixels = (batch["image"] if isinstance(batch, dict) else batch).numpy()
+            described = batch["descriptors"].numpy() if isinstance(batch, dict) else None
+            probabilities.append(loaded.probabilities(pixels, described))
             truth.append(labels.numpy())
-            images.append(np.clip(np.rint(batch.numpy() * 255), 0, 255).astype(np.uint8))
+            images.append(np.clip(np.rint(pixels * 255), 0, 255).astype(np.uint8))
     p = np.concatenate(probabilities)
     y = np.concatenate(truth).astype(np.int64)
     pictures = np.concatenate(images)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from leafprep._tf import tensorflow
 
 tensorflow()  # quietly
 import keras  # noqa: E402  (after TensorFlow's quiet import)
 
-__all__ = ["Deskew"]
+__all__ = ["Deskew", "Standardize"]
 
 
 @keras.saving.register_keras_serializable(package="leafprep")
@@ -63,3 +65,35 @@ class Deskew(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="leafprep")
+class Standardize(keras.layers.Layer):
+    """Scale leaf descriptors by the training split's mean and spread, inside the model.
+
+    ``(x - mean) / std``, clipped to [-8, 8] (a leaf far outside what training
+    saw cannot swamp the rest); a descriptor that is unknown (NaN: a size in
+    millimetres without a scale) or had no spread in training gives 0, the
+    training mean. The mean and spread come from ``dataset_info.json`` and are
+    saved with the model, so a run reads raw descriptors wherever it goes.
+    """
+
+    def __init__(self, mean: list[float], std: list[float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.centre = tuple(float(v) for v in mean)
+        self.spread = tuple(float(v) for v in std)
+
+    def call(self, values: Any) -> Any:
+        ops = keras.ops
+        values = ops.convert_to_tensor(values, dtype="float32")
+        mean = ops.convert_to_tensor(np.asarray(self.centre, np.float32))
+        std = ops.convert_to_tensor(np.asarray(self.spread, np.float32))
+        used = ops.logical_and(ops.greater(std, 0.0), ops.logical_not(ops.isnan(values)))
+        scaled = (ops.where(used, values, mean) - mean) / ops.where(ops.greater(std, 0.0), std, 1.0)
+        return ops.clip(ops.where(used, scaled, 0.0), -8.0, 8.0)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mean": list(self.centre), "std": list(self.spread)}

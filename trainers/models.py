@@ -1,7 +1,12 @@
 """The model registry: each entry is a function ``(input_shape, classes) -> keras.Model`` (uncompiled).
 
 >>> sorted(MODELS)
-['convnet', 'convnet-bn', 'fast', 'leaf', 'softmax']
+['convnet', 'convnet-bn', 'descriptors', 'fast', 'leaf', 'leaf-fused', 'softmax']
+
+Two of them read a leaf's descriptors (:mod:`leafprep.description`, stored in
+the records of a ``kind="leaf"`` build): ``descriptors`` reads only them,
+``leaf-fused`` reads the image and them (:data:`DESCRIPTOR_MODELS`). Their
+inputs are a dict, ``{"image": ..., "descriptors": ...}``.
 
 Each model also has a training recipe (:data:`RECIPES`): the optimiser, the
 starting learning rate and the batch size that ``leafprep train`` uses where
@@ -21,7 +26,24 @@ from typing import Any
 
 from leafprep._tf import tensorflow
 
-__all__ = ["MODELS", "OPTIMIZERS", "RECIPES", "Recipe", "build_model", "recipe", "convnet", "convnet_bn", "fast", "leaf", "softmax"]
+__all__ = [
+    "DESCRIPTOR_MODELS",
+    "MODELS",
+    "OPTIMIZERS",
+    "RECIPES",
+    "Recipe",
+    "build_model",
+    "convnet",
+    "convnet_bn",
+    "descriptor_mlp",
+    "fast",
+    "image_view",
+    "input_names",
+    "leaf",
+    "leaf_fused",
+    "recipe",
+    "softmax",
+]
 
 
 def _keras() -> Any:
@@ -130,34 +152,135 @@ def fast(input_shape: tuple[int, int, int], classes: int) -> Any:
     )
 
 
-def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
-    """For leaves at 64x64 to 128x128, grey or rgb: five conv - batch norm - pool stages (16 to 128 filters), global pooling.
-
-    Small enough to train on a CPU in minutes (the Swedish leaves: ``python -m bench.train_leaves``).
-    """
-    keras = _keras()
-    layers = keras.layers
-    inputs = keras.Input(input_shape)
-    x = inputs
+def _leaf_trunk(x: Any) -> Any:
+    """Five conv - batch norm - pool stages (16 to 128 filters), global pooling and dropout."""
+    layers = _keras().layers
     for index, filters in enumerate((16, 32, 64, 96, 128), 1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{index}")(x)
         x = layers.Activation("relu", name=f"relu{index}")(x)
         if index < 5:
             x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.3)(x)
-    outputs = layers.Dense(classes, activation="softmax", name="classes")(x)
+    x = layers.GlobalAveragePooling2D(name="pooled")(x)
+    return layers.Dropout(0.3, name="image_dropout")(x)
+
+
+def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
+    """For leaves at 64x64 to 128x128, grey or rgb: five conv - batch norm - pool stages (16 to 128 filters), global pooling.
+
+    Small enough to train on a CPU in minutes (the Swedish leaves: ``python -m bench.train_leaves``).
+    """
+    keras = _keras()
+    inputs = keras.Input(input_shape)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(_leaf_trunk(inputs))
     return keras.Model(inputs, outputs, name="leaf")
 
 
-MODELS: dict[str, Callable[[tuple[int, int, int], int], Any]] = {
+def _descriptor_branch(values: Any, scaling: dict[str, Any], width: int) -> Any:
+    from .layers import Standardize
+
+    layers = _keras().layers
+    x = Standardize(scaling["mean"], scaling["std"], name="standardize")(values)
+    x = layers.Dropout(0.1, name="descriptor_noise")(x)
+    x = layers.Dense(width, activation="relu", name="descriptor_dense")(x)
+    return layers.Dropout(0.5, name="descriptor_dropout")(x)
+
+
+def descriptor_mlp(input_shape: tuple[int, int, int], classes: int, *, descriptors: dict[str, Any]) -> Any:
+    """A small MLP on a leaf's descriptors alone: standardised (:class:`trainers.layers.Standardize`), dense 512, softmax.
+
+    ``descriptors``: the ``descriptors`` entry of ``dataset_info.json`` (names,
+    training mean and spread). Trains in seconds; it never looks at the
+    image, so saliency, Grad-CAM and dreams do not apply to it.
+    """
+    keras = _keras()
+    values = keras.Input((len(descriptors["names"]),), name="descriptors")
+    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(_descriptor_branch(values, descriptors, 512))
+    return keras.Model({"descriptors": values}, outputs, name="descriptors")
+
+
+def leaf_fused(input_shape: tuple[int, int, int], classes: int, *, descriptors: dict[str, Any]) -> Any:
+    """The leaf conv-net and the descriptor MLP side by side, one softmax over both (two inputs, one head).
+
+    The head is linear in the two branches' features, so for one photo the
+    descriptors' part is a fixed bias: :func:`image_view` turns the model into
+    an image-only conv-net with that bias, which saliency, Grad-CAM and dreams
+    read as they read the ``leaf`` model.
+    """
+    keras = _keras()
+    image = keras.Input(input_shape, name="image")
+    values = keras.Input((len(descriptors["names"]),), name="descriptors")
+    joined = keras.layers.Concatenate(name="joined")([_leaf_trunk(image), _descriptor_branch(values, descriptors, 256)])
+    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(joined)
+    return keras.Model({"image": image, "descriptors": values}, outputs, name="leaf-fused")
+
+
+def input_names(model: Any) -> tuple[str, ...]:
+    """The names of a model's dict inputs (``("image", "descriptors")``, ``("descriptors",)``); ``()`` for a model of images alone."""
+    try:
+        inputs = model.input
+    except (AttributeError, ValueError):  # a Sequential model loaded from a file is not "called" until it is used
+        return ()
+    return tuple(inputs) if isinstance(inputs, dict) else ()
+
+
+def image_view(model: Any, descriptors: Any = None) -> Any:
+    """The image-only model that ``model`` is for one leaf's descriptors: a one-input conv-net sharing its weights.
+
+    For a ``leaf-fused`` model, the descriptor branch's share of the logits
+    (for ``descriptors``, raw, ``(D,)``; None: the training mean, which
+    standardises to zero) is folded into the head's bias; the result takes
+    images alone and gives the same probabilities for them. Any other model
+    that takes images is returned as it is.
+
+    Raises
+    ------
+    ParameterError
+        The model reads descriptors only (``descriptors``): it has no image to look at.
+    """
+    import numpy as np
+
+    from leafprep.errors import ParameterError
+
+    names = input_names(model)
+    if not names:
+        return model
+    if "image" not in names:
+        raise ParameterError(
+            "model", "this run reads the leaf's descriptors, not its pixels: it has no picture of where it looked", "train leaf-fused or leaf"
+        )
+    keras = _keras()
+    head = model.get_layer("classes")
+    kernel, bias = head.get_weights()
+    pooled = model.get_layer("image_dropout").output.shape[-1]
+    branch = keras.Model(model.input["descriptors"], model.get_layer("descriptor_dropout").output)
+    if descriptors is None:
+        descriptors = np.asarray(model.get_layer("standardize").centre, np.float32)
+    features = np.asarray(branch(np.asarray(descriptors, np.float32).reshape(1, -1), training=False))[0]
+    image = keras.Input(model.input["image"].shape[1:], name="image")
+    x = image
+    for index in range(1, 6):
+        for name in (f"conv{index}", f"bn{index}", f"relu{index}", *((f"pool{index}",) if index < 5 else ())):
+            x = model.get_layer(name)(x)
+    x = model.get_layer("pooled")(x)
+    dense = keras.layers.Dense(kernel.shape[1], activation="softmax", name="classes")
+    outputs = dense(x)
+    dense.set_weights([kernel[:pooled], bias + features @ kernel[pooled:]])
+    return keras.Model(image, outputs, name="leaf-fused-image")
+
+
+MODELS: dict[str, Callable[..., Any]] = {
     "softmax": softmax,
     "convnet": convnet,
     "fast": fast,
     "convnet-bn": convnet_bn,
     "leaf": leaf,
+    "descriptors": descriptor_mlp,
+    "leaf-fused": leaf_fused,
 }
+
+#: The models that read a leaf's descriptors (and need a dataset built with ``kind="leaf"``).
+DESCRIPTOR_MODELS = ("descriptors", "leaf-fused")
 
 
 OPTIMIZERS = ("adam", "sgd")
@@ -185,6 +308,8 @@ RECIPES: dict[str, Recipe] = {
     "fast": Recipe(),
     "convnet-bn": Recipe(),
     "leaf": Recipe(),
+    "descriptors": Recipe("adam", 3e-3, 32),
+    "leaf-fused": Recipe("adam", 3e-3, 32),
 }
 
 
@@ -201,14 +326,30 @@ def recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-def build_model(name: str, input_shape: tuple[int, int, int], classes: int, *, deskew: bool = False) -> Any:
+def build_model(
+    name: str, input_shape: tuple[int, int, int], classes: int, *, deskew: bool = False, descriptors: dict[str, Any] | None = None
+) -> Any:
     """The registry's model ``name`` for images of ``input_shape`` (H, W, C) and ``classes`` classes.
 
     ``deskew`` (``softmax`` only): shear each image upright first (:func:`softmax`).
+    ``descriptors`` (the models of :data:`DESCRIPTOR_MODELS`): the
+    ``descriptors`` entry of the dataset's ``dataset_info.json``.
     """
     from leafprep.errors import ParameterError
 
     _known(name)
+    if name in DESCRIPTOR_MODELS:
+        if not descriptors:
+            raise ParameterError("model", f"the {name} model reads leaf descriptors, and this dataset has none", "build it with --kind leaf")
+        if name == "leaf-fused" and min(input_shape[:2]) < 32:
+            raise ParameterError(
+                "model", f"the leaf-fused model needs images of at least 32x32, got {input_shape[0]}x{input_shape[1]}", "build with --size 64"
+            )
+        return (
+            descriptor_mlp(input_shape, classes, descriptors=descriptors)
+            if name == "descriptors"
+            else leaf_fused(input_shape, classes, descriptors=descriptors)
+        )
     if name == "leaf" and min(input_shape[:2]) < 32:
         raise ParameterError("model", f"the leaf model needs images of at least 32x32, got {input_shape[0]}x{input_shape[1]}", "use convnet")
     if deskew:

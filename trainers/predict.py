@@ -14,7 +14,7 @@ from .runs import Run, load_run
 if TYPE_CHECKING:
     from leafprep.normalization import Steps
 
-__all__ = ["Prediction", "predict", "predict_sheet", "prepare", "prepare_steps"]
+__all__ = ["Prediction", "describe_steps", "predict", "predict_sheet", "prepare", "prepare_steps"]
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Prediction:
     top: list[tuple[str, float]]  # (label, probability), most likely first
     image: np.ndarray = field(repr=False)  # the normalised input (H, W, C) in [0, 1]
     probabilities: np.ndarray = field(repr=False)
+    descriptors: np.ndarray | None = field(default=None, repr=False)  # a leaf's, where the run reads them
 
     @property
     def label(self) -> str:
@@ -36,16 +37,27 @@ def prepare(run: Run, photo: Any) -> np.ndarray:
     return prepare_steps(run, photo)[0]
 
 
+def describe_steps(run: Run, steps: Steps | None, source: str = "<array>") -> np.ndarray | None:
+    """The leaf's descriptors from a normalisation's own mask, as the build measured them; None where the run does not read them."""
+    if not run.reads_descriptors:
+        return None
+    from leafprep.description import leaf_descriptors
+    from leafprep.errors import LeafprepError
+
+    if steps is None or steps.kind != "leaf":
+        raise LeafprepError(source, "this run reads leaf descriptors, and the photo was not normalised as a leaf")
+    return leaf_descriptors(steps.photo, steps.chosen, scale=steps.scale, source=source).values
+
+
 def prepare_steps(run: Run, photo: Any) -> tuple[np.ndarray, Steps | None]:
     """:func:`prepare`, and every stage of the normalisation (None for a run whose data were normalised elsewhere)."""
-    from leafprep.build import BuildOptions, _as_is
-    from leafprep.loading import load_image
     from leafprep.normalization import normalize_steps
+    from leafprep.settings import as_is
 
     settings = run.settings
     kind, size, mode = settings["kind"], int(settings["size"]), settings.get("mode") or "gray"
     if kind == "none":  # the run's data were normalised elsewhere: so must its inputs be
-        steps, image = None, _as_is(load_image(photo), BuildOptions(kind="none", size=size, mode=mode))
+        steps, image = None, as_is(photo, size, mode)
     else:
         steps = normalize_steps(photo, kind, size, mode=None if kind == "digit" else mode)
         image = steps.result
@@ -64,10 +76,15 @@ def predict(run: str | os.PathLike[str] | Run, photos: list[Any], *, top_k: int 
     cannot be read or has nothing to find (the CLI reports each and goes on).
     """
     loaded = run if isinstance(run, Run) else load_run(run)
-    images = np.stack([prepare(loaded, photo) for photo in photos]) if photos else np.zeros((0, *loaded.settings["image_shape"]), np.float32)
-    probabilities = loaded.model.predict_on_batch(images) if len(images) else np.zeros((0, len(loaded.labels)))
-    probabilities = np.asarray(probabilities)
-    return [Prediction(str(photo), _top(loaded, p, top_k), image, p) for photo, image, p in zip(photos, images, probabilities, strict=True)]
+    prepared = [prepare_steps(loaded, photo) for photo in photos]
+    images = np.stack([image for image, _ in prepared]) if photos else np.zeros((0, *loaded.settings["image_shape"]), np.float32)
+    described = [describe_steps(loaded, steps, str(photo)) for photo, (_, steps) in zip(photos, prepared, strict=True)]
+    descriptors = np.stack(described) if photos and loaded.reads_descriptors else None  # type: ignore[arg-type]
+    probabilities = loaded.probabilities(images, descriptors) if len(images) else np.zeros((0, len(loaded.labels)))
+    return [
+        Prediction(str(photo), _top(loaded, p, top_k), image, p, d)
+        for photo, image, p, d in zip(photos, images, probabilities, described, strict=True)
+    ]
 
 
 def predict_sheet(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int = 3) -> tuple[str, list[Prediction]]:

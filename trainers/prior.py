@@ -295,7 +295,7 @@ def decoder_for(run: Run, *, kind: str = "auto", seed: int = 0, verbose: bool = 
     trained again and replaced; where the records are gone, ``auto`` uses whatever prior is cached.
     """
     wanted = DEFAULT_KIND if _known_kind(kind) == "auto" else kind
-    decoder = load_prior(run.folder, tuple(run.model.input_shape[1:]))
+    decoder = load_prior(run.folder, tuple(run.settings.get("image_shape") or run.model.input_shape[1:]))
     if decoder is not None and _cached_kind(run.folder) in ("", wanted):
         return decoder
     try:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from leafprep.errors import LeafprepError
 
 __all__ = ["MODEL_FILE", "SETTINGS_FILE", "Run", "load_run"]
@@ -36,6 +38,35 @@ class Run:
     @property
     def labels(self) -> list[str]:
         return list(self.settings["labels"])
+
+    @property
+    def reads_descriptors(self) -> bool:
+        """Whether the model reads a leaf's descriptors (the models of :data:`trainers.models.DESCRIPTOR_MODELS`)."""
+        from .models import input_names
+
+        return "descriptors" in input_names(self.model)
+
+    def inputs(self, images: np.ndarray, descriptors: np.ndarray | None = None) -> Any:
+        """What the model takes for a batch of images ``(N, H, W, C)`` and, where it reads them, their descriptors ``(N, D)``."""
+        from .models import input_names
+
+        names = input_names(self.model)
+        if not names:
+            return np.asarray(images, np.float32)
+        if descriptors is None:
+            raise LeafprepError(str(self.folder), "this run reads leaf descriptors, and none were given", "describe the photos (leafprep.describe)")
+        given = {"image": np.asarray(images, np.float32), "descriptors": np.asarray(descriptors, np.float32)}
+        return {name: given[name] for name in names}
+
+    def probabilities(self, images: np.ndarray, descriptors: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities ``(N, classes)`` for a batch of normalised images (and their descriptors)."""
+        return np.asarray(self.model.predict_on_batch(self.inputs(images, descriptors)), np.float64)
+
+    def image_model(self, descriptors: np.ndarray | None = None) -> Any:
+        """A model of images alone, for saliency, Grad-CAM and dreams (:func:`trainers.models.image_view`)."""
+        from .models import image_view
+
+        return image_view(self.model, descriptors)
 
 
 def load_run(folder: str | os.PathLike[str]) -> Run:

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +14,63 @@ from leafprep.errors import LeafprepError, ParameterError
 
 from .runs import MODEL_FILE, SETTINGS_FILE
 
-__all__ = ["train"]
+__all__ = ["LEAF_RECIPE", "DIGIT_RECIPE", "TrainingRecipe", "default_recipe", "train"]
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """What ``leafprep train`` does where the caller chooses nothing: the model, epochs, augmentation, early stopping.
+
+    ``hold_out``: where the dataset has no ``val`` split, this share of the
+    training sources is held out to validate on and choose the best epoch.
+    """
+
+    model: str
+    epochs: int
+    augment: str | None
+    patience: int
+    hold_out: float = 0.0
+
+    def describe(self) -> str:
+        augment = f"'{self.augment}' augmentation" if self.augment else "no augmentation"
+        held = f", {self.hold_out:.0%} of the training leaves held out to validate on where there is no val split" if self.hold_out else ""
+        return f"model {self.model}, at most {self.epochs} epochs, {augment}, early stopping after {self.patience} epochs without progress{held}"
+
+
+#: Digits (and anything not a leaf): today's conv-net recipe.
+DIGIT_RECIPE = TrainingRecipe("convnet", 10, None, 3)
+#: Leaves with descriptors (``leafprep build --kind leaf``): the conv-net fused with the descriptors (docs/training.md has the measurements).
+LEAF_RECIPE = TrainingRecipe("leaf-fused", 80, "leaves", 20, 0.15)
+
+
+def default_recipe(meta: dict[str, Any]) -> TrainingRecipe:
+    """The recipe for a dataset, from its kind and size (its ``dataset_info.json``).
+
+    A leaf dataset with descriptors gets :data:`LEAF_RECIPE` (the
+    descriptor MLP alone where its images are under 32x32); everything else
+    :data:`DIGIT_RECIPE`.
+    """
+    options = meta.get("options", {})
+    kind = options.get("photo_kind") or options.get("kind")
+    if kind == "leaf" and meta.get("descriptors"):
+        if min(meta["image_shape"][:2]) < 32:
+            return TrainingRecipe("descriptors", LEAF_RECIPE.epochs, None, LEAF_RECIPE.patience, LEAF_RECIPE.hold_out)
+        return LEAF_RECIPE
+    return DIGIT_RECIPE
 
 
 def train(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    model: str = "convnet",
-    epochs: int = 10,
+    model: str | None = None,
+    epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
     optimizer: str | None = None,
     augment: Any = None,
     seed: int = 0,
-    patience: int = 3,
+    patience: int | None = None,
     max_steps: int | None = None,
     verbose: int = 1,
     callbacks: list[Any] | None = None,
@@ -45,7 +88,11 @@ def train(
     out : path
         The run folder (created; an existing run there is replaced).
     model : str, optional
-        ``softmax``, ``convnet``, ``convnet-bn`` or ``leaf`` (:mod:`trainers.models`).
+        ``softmax``, ``convnet``, ``fast``, ``convnet-bn``, ``leaf``,
+        ``descriptors`` or ``leaf-fused`` (:mod:`trainers.models`). Left out,
+        with ``epochs``, ``patience`` and ``augment``, it comes from the
+        dataset (:func:`default_recipe`): the fused leaf model for a leaf
+        dataset, the conv-net for digits.
     epochs : int, optional
         At most this many; early stopping ends sooner after ``patience``
         epochs without improvement and restores the best weights.
@@ -58,7 +105,8 @@ def train(
         1e-3, batch 128, for the others.
     augment : str or path, optional
         Online augmentation of the training batches (``"digits"``,
-        ``"leaves"`` or a pipeline file; :mod:`leafprep.augmentation`).
+        ``"leaves"`` or a pipeline file; :mod:`leafprep.augmentation`);
+        ``"none"``: none, where the recipe would augment.
     seed : int, optional
         Seeds Keras (weights, dropout), the shuffle and the augmentation.
     max_steps : int, optional
@@ -89,8 +137,19 @@ def train(
     tensorflow()
     import keras
 
-    from .models import OPTIMIZERS, build_model, recipe
+    from leafprep.settings import run_settings
 
+    from .models import DESCRIPTOR_MODELS, OPTIMIZERS, build_model, recipe
+
+    meta = info(data)
+    plan = default_recipe(meta)
+    chosen = model is None
+    model = plan.model if model is None else model
+    epochs = (plan.epochs if chosen else DIGIT_RECIPE.epochs) if epochs is None else epochs
+    patience = (plan.patience if chosen else DIGIT_RECIPE.patience) if patience is None else patience
+    augment = (plan.augment if chosen else None) if augment is None else (None if augment == "none" else augment)
+    if verbose and chosen:
+        print(f"Recipe for this {meta.get('options', {}).get('photo_kind', 'digit')} dataset: {plan.describe()}", flush=True)
     default = recipe(model)
     batch_size = default.batch_size if batch_size is None else batch_size
     learning_rate = default.learning_rate if learning_rate is None else learning_rate
@@ -99,42 +158,51 @@ def train(
         raise ParameterError("epochs", "epochs and batch_size must be at least 1 and learning_rate positive")
     if optimizer not in OPTIMIZERS:
         raise ParameterError("optimizer", f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-    meta = info(data)
     if "train" not in meta["splits"]:
         raise LeafprepError(str(data), "has no train split", "build it with a train share, e.g. --split 80/10/10")
     shape = tuple(meta["image_shape"])
     labels = meta["labels"]
-    options = meta.get("options", {})
-    settings = {
-        "kind": options.get("photo_kind") or options.get("kind", "digit"),
-        "size": options.get("size", shape[0]),
-        "mode": options.get("mode", "gray"),
-        "labels": labels,
-        "image_shape": list(shape),
-        "dataset": str(Path(data).resolve()),
-        "train_pixel_mean": meta.get("train_pixel_mean"),
-        "train_pixel_std": meta.get("train_pixel_std"),
-    }
+    settings = run_settings(meta, str(Path(data).resolve()))
     if deskew is None:
         deskew = model == "softmax" and settings["kind"] == "digit"
     keras.utils.set_random_seed(seed)
-    network = build_model(model, shape, len(labels), deskew=deskew)  # refuses a model that does not fit before the run is touched
+    # Refuses a model that does not fit before the run is touched.
+    network = build_model(model, shape, len(labels), deskew=deskew, descriptors=meta.get("descriptors"))
+    reads = {"descriptors": model in DESCRIPTOR_MODELS, "images": model != "descriptors"}
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
     for stale in (MODEL_FILE, "metrics.json", "history.csv"):
         (run / stale).unlink(missing_ok=True)
     (run / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    examples = meta["splits"]["train"]["examples"]
+    hold_out = plan.hold_out if "val" not in meta["splits"] and chosen else 0.0
+    examples = round(meta["splits"]["train"]["examples"] * (1.0 - hold_out))
     steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
     step = keras.optimizers.Adam(schedule) if optimizer == "adam" else keras.optimizers.SGD(schedule)
     network.compile(optimizer=step, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # Repeated, with a fixed number of batches an epoch: Keras then keeps one iterator (and the shuffle
     # and augmentation go on from epoch to epoch) and does not warn about running out of data.
-    training = load(data, "train", batch_size=batch_size, shuffle=True, seed=seed, augment=augment, repeat=True, skip_damaged=skip_damaged)
-    validation = load(data, "val", batch_size=512, skip_damaged=skip_damaged) if "val" in meta["splits"] else None
-    monitor, mode = ("val_accuracy", "max") if validation is not None else ("loss", "min")
+    training = load(
+        data,
+        "train",
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        augment=augment,
+        repeat=True,
+        skip_damaged=skip_damaged,
+        hold_out=hold_out,
+        **reads,
+    )
+    if "val" in meta["splits"]:
+        validation = load(data, "val", batch_size=512, skip_damaged=skip_damaged, **reads)
+    elif hold_out:
+        validation = load(data, "train", batch_size=512, skip_damaged=skip_damaged, hold_out=hold_out, held=True, **reads)
+    else:
+        validation = None
+    # A small held-out part reaches 100% accuracy early and stays there: its loss still tells the epochs apart.
+    monitor, mode = ("val_loss", "min") if hold_out else ("val_accuracy", "max") if validation is not None else ("loss", "min")
     callbacks = [
         *(callbacks or []),
         keras.callbacks.ModelCheckpoint(run / MODEL_FILE, monitor=monitor, mode=mode, save_best_only=True),
@@ -164,12 +232,15 @@ def train(
             "augment": str(augment) if augment else None,
             "seed": seed,
             "deskew": deskew,
+            "patience": patience,
+            "hold_out": hold_out,
+            "recipe": "default" if chosen else "chosen",
         },
     }
     for split in ("val", "test"):
         if split in meta["splits"]:
             with reading(data, (split,)):
-                _, accuracy = network.evaluate(load(data, split, batch_size=512, skip_damaged=skip_damaged), verbose=0)
+                _, accuracy = network.evaluate(load(data, split, batch_size=512, skip_damaged=skip_damaged, **reads), verbose=0)
             metrics[f"{split}_accuracy"] = float(accuracy)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics

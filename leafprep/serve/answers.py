@@ -126,9 +126,9 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
         clock.lap("normalize")
         return _sheet(served, answer, rgb, digits, (full_height / rgb.shape[0], full_width / rgb.shape[1]), steps, top_k, clock)
     if kind == "none":
-        from ..build import BuildOptions, _as_is
+        from ..settings import as_is
 
-        image = _as_is(rgb, BuildOptions(kind="none", size=size, mode=mode))
+        image = as_is(rgb, size, mode)
     elif digits and not steps:
         image = digits[0].image  # the photo's one digit: what normalize_steps would give, without finding it again
     else:
@@ -136,7 +136,14 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
         image = stages.result
         answer["notes" if kind == "digit" else "warnings"] = list(stages.notes)  # a leaf's notes are what it warned of
     clock.lap("normalize")
-    probabilities = served.probabilities(_batch(image))[0]
+    descriptors = None
+    if served.facts.get("descriptors"):
+        from trainers.predict import describe_steps
+
+        described = describe_steps(served.run, stages, name)
+        descriptors = None if described is None else described[None]
+        clock.lap("describe")
+    probabilities = served.probabilities(_batch(image), descriptors)[0]
     clock.lap("network")
     answer["top"] = _top(served.labels, probabilities, top_k)
     answer["label"], answer["probability"] = answer["top"][0]["label"], answer["top"][0]["probability"]
@@ -144,10 +151,9 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
     if steps:
         answer["steps"] = _steps(stages, image, kind)
         winner = int(np.argmax(probabilities))
-        answer["attention"] = {
-            "method": served.facts["attention"],
-            "picture": pictures.data_url(pictures.heat_over(image, served.attention(_batch(image)[0], winner))),
-        }
+        if served.facts["attention"]:
+            heat = served.attention(_batch(image)[0], winner, None if descriptors is None else descriptors[0])
+            answer["attention"] = {"method": served.facts["attention"], "picture": pictures.data_url(pictures.heat_over(image, heat))}
         clock.lap("pictures")
     answer["seconds"] = clock.laps
     return answer
@@ -216,8 +222,11 @@ def _steps(stages: Any, image: np.ndarray, kind: str) -> dict[str, str]:
     }
 
 
-def _learned(served: ServedRun, label: str) -> dict[str, str]:
+def _learned(served: ServedRun, label: str) -> dict[str, str] | None:
     from urllib.parse import urlencode
+
+    if not served.facts["learned"]:
+        return None  # a model of descriptors alone: no picture of its input to draw
 
     return {"what": served.facts["learned"], "label": label, "url": "/api/learned?" + urlencode({"run": served.name, "label": label})}
 

@@ -38,19 +38,24 @@ def run_facts(folder: Path, settings: dict[str, Any], model: Any) -> dict[str, A
         metrics = metrics if isinstance(metrics, dict) else {}
     except (OSError, ValueError):
         metrics = {}
+    from trainers.models import input_names
+
     convolutional = _has_convolutions(model)
+    names = input_names(model)
+    pixels = not names or "image" in names  # a descriptors-only model never sees the image
     return {
         "kind": settings["kind"],
         "size": int(settings["size"]),
         "mode": settings.get("mode") or "gray",
         "labels": list(settings["labels"]),
-        "image_shape": list(model.input_shape[1:]),
+        "image_shape": list(settings.get("image_shape") or model.input_shape[1:]),
+        "descriptors": "descriptors" in names,
         "model": metrics.get("model") or getattr(model, "name", None),
         "test_accuracy": metrics.get("test_accuracy"),
         "val_accuracy": metrics.get("val_accuracy"),
         "epochs": metrics.get("epochs_run"),
-        "learned": "dream" if convolutional else "weights",
-        "attention": "gradcam" if convolutional else "saliency",
+        "learned": None if not pixels else "dream" if convolutional else "weights",
+        "attention": None if not pixels else "gradcam" if convolutional else "saliency",
     }
 
 
@@ -97,16 +102,16 @@ class ServedRun:
         """The facts with the run's name, for ``GET /api/runs``."""
         return {"name": self.name, **self.facts}
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """The network's class probabilities for a batch ``(N, H, W, C)`` of inputs in [0, 1]: ``(N, classes)``."""
-        return np.asarray(self.run.model.predict_on_batch(images.astype(np.float32)), np.float64)
+    def probabilities(self, images: np.ndarray, descriptors: np.ndarray | None = None) -> np.ndarray:
+        """The network's class probabilities for a batch ``(N, H, W, C)`` of inputs in [0, 1] (and their leaf descriptors): ``(N, classes)``."""
+        return self.run.probabilities(images.astype(np.float32), descriptors)
 
-    def attention(self, image: np.ndarray, class_index: int) -> np.ndarray:
+    def attention(self, image: np.ndarray, class_index: int, descriptors: np.ndarray | None = None) -> np.ndarray:
         """Where the network looked for ``class_index`` in ``image`` (H, W, C): Grad-CAM for a conv-net, saliency otherwise, in [0, 1]."""
         from trainers.visualize import gradcam, saliency
 
         method = gradcam if self.facts["attention"] == "gradcam" else saliency
-        return np.asarray(method(self.run.model, image, class_index), np.float32)
+        return np.asarray(method(self.run.image_model(descriptors), image, class_index), np.float32)
 
     def label_index(self, label: str) -> int:
         """The index of a class by its label; :class:`ParameterError` for a label the run does not know."""
@@ -133,7 +138,7 @@ class ServedRun:
     def _learned_picture(self, index: int, dream_steps: int) -> np.ndarray:
         from trainers.visualize import dream, weight_maps
 
-        model = self.run.model
+        model = self.run.image_model()
         if self.facts["learned"] == "weights":
             maps = weight_maps(model)
             scale = float(np.percentile(np.abs(maps), 99.5)) or 1.0  # as `leafprep visualize --what weights` draws them
@@ -147,7 +152,7 @@ class ServedRun:
         """The run's dream prior where 'leafprep visualize --what dream' has made one (loaded once), else None."""
         from trainers.prior import load_prior
 
-        return load_prior(self.run.folder, tuple(self.run.model.input_shape[1:]))
+        return load_prior(self.run.folder, tuple(self.facts["image_shape"]))
 
 
 def load_runs(folders: Sequence[str | os.PathLike[str]]) -> dict[str, ServedRun]:
