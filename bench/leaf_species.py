@@ -55,7 +55,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 def photos(root: Path) -> list[tuple[Path, str]]:
     """(photo, species) of every photo of a set, in a fixed order."""
-    return [(p, folder.name) for folder in sorted(q for q in root.iterdir() if q.is_dir()) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return [
+        (p, folder.name)
+        for folder in sorted(q for q in root.iterdir() if q.is_dir())
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    ]
 
 
 def draws(name: str, found: list[tuple[Path, str]], count: int) -> list[list[str]]:
