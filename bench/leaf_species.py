@@ -6,7 +6,7 @@ the photos plainly resized to 64x64), and then:
 
 * ``leafprep train`` with its defaults (the recipe it chooses for a leaf
   dataset: :data:`trainers.train.LEAF_RECIPE`);
-* ``descriptors``: the descriptor MLP alone (``--model descriptors``, the
+* ``descriptors``: the descriptor model alone (``--model descriptors``, the
   recipe's epochs and early stopping);
 * ``leaf images``: the leaf conv-net on leafprep's images alone (``--model
   leaf``, the recipe's epochs, augmentation and early stopping);
@@ -147,7 +147,7 @@ def one_draw(name: str, found: list[tuple[Path, str]], split: list[str], draw: i
         "accuracy": {"leafprep train (default: " + LEAF_RECIPE.model + ")": metrics["test_accuracy"]},
     }
     common = {"epochs": LEAF_RECIPE.epochs, "patience": LEAF_RECIPE.patience, "verbose": 0}
-    result["accuracy"]["descriptor MLP"] = train(folder / "leaf", folder / "run-mlp", model="descriptors", **common)["test_accuracy"]
+    result["accuracy"]["leafprep descriptors model"] = train(folder / "leaf", folder / "run-mlp", model="descriptors", **common)["test_accuracy"]
     result["accuracy"].update(sklearn_peers(folder / "leaf"))
     if peers == "all":
         images = train(folder / "leaf", folder / "run-images", model="leaf", augment=LEAF_RECIPE.augment, **common)

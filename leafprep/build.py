@@ -314,11 +314,9 @@ def _normalise(
             steps = normalize_steps(rgb, options.kind, options.size, mode=options.mode)
             image = steps.result
             if options.describes:
-                from .description import leaf_descriptors
+                from .description import describe_normalised
 
-                height, width = full_shape or rgb.shape[:2]
-                scale = (steps.scale[0] * height / rgb.shape[0], steps.scale[1] * width / rgb.shape[1])
-                descriptors = leaf_descriptors(steps.photo, steps.chosen, scale=scale, source=name).values
+                descriptors = describe_normalised(steps, rgb, full_shape, name).values
     return image, "; ".join(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning))), descriptors
 
 
@@ -744,6 +742,7 @@ def _finish(
             "augment": options.augment,
             "augment_preset": options.augmentation if options.augment else None,
             "shard_mb": options.shard_mb,
+            "descriptors": options.describes,
         },
         "labels": labels,
         "image_shape": [options.size, options.size, options.channels],

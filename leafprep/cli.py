@@ -541,6 +541,7 @@ def build(
         Optional[str], typer.Option(help="Pipeline for --augment: digits, leaves or a YAML/JSON albumentations file. Default: by --kind.")
     ] = None,
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
+    descriptors: Annotated[bool, typer.Option(help="Leaves: store each leaf's descriptors in its records (--no-descriptors: images only).")] = True,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
     runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam, from leafprep's beam extra).")] = Runner.local,
@@ -567,7 +568,7 @@ def build(
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
         side = size if size is not None else (64 if chosen == "leaf" else 28)
-        options = builder.BuildOptions(chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset)
+        options = builder.BuildOptions(chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors)
         if runner == Runner.beam:
             report = _build_on_beam(source, out, options, beam_option or [], overwrite)
             _print_build_summary(report)
@@ -913,7 +914,7 @@ def visualize(
     if what in (What.saliency, What.gradcam, What.activations) and input_photo is None:
         raise _usage_error(f"--what {what.value} needs --input PHOTO")
     from trainers import visualize as draw
-    from trainers.predict import describe_steps, prepare_steps
+    from trainers.predict import prepare_inputs
     from trainers.runs import load_run
 
     arrays = None
@@ -941,8 +942,8 @@ def visualize(
             err_console.print(f"each dream's probability for its own class: min {probabilities.min():.3f}, mean {probabilities.mean():.3f}")
         else:
             assert input_photo is not None
-            image, stages = prepare_steps(loaded, input_photo)
-            model = loaded.image_model(describe_steps(loaded, stages, str(input_photo)))  # at this leaf's own descriptors
+            image, stages, descriptors = prepare_inputs(loaded, input_photo)
+            model = loaded.image_model(descriptors)  # a fused leaf model: its image branch at this leaf's own descriptors
             if what == What.activations:
                 figure = draw.activations_figure(model, image)
             else:

@@ -32,7 +32,7 @@ order, every release:
 * **colour and texture**: CIELAB mean and spread of the blade
   (``lab_l_mean`` ... ``lab_b_std``), a rotation-invariant uniform local
   binary pattern histogram of its grey texture (``lbp0`` ... ``lbp9``,
-  scikit-image) and grey-level co-occurrence statistics averaged over four
+  scikit-image's definition, :func:`uniform_lbp`) and grey-level co-occurrence statistics averaged over four
   directions (``glcm_contrast``, ``glcm_homogeneity``, ``glcm_energy``,
   ``glcm_correlation``).
 
@@ -58,6 +58,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -73,7 +74,9 @@ __all__ = [
     "SHAPE_SIDE",
     "Descriptors",
     "describe",
+    "describe_normalised",
     "leaf_descriptors",
+    "uniform_lbp",
 ]
 
 #: The leaf is rescaled to this length (pixels, the longer side of its rotated rectangle) before its shape is measured.
@@ -87,10 +90,8 @@ _HARMONICS = 10
 _CURVATURE_RADII = (3, 6, 12, 24)  # percent of the leaf's length
 _CURVATURE_BINS = 8
 _OUTLINE_POINTS = 256
-# Radius (pixels) of the disc each curvature scale is measured with.
-_DISC = 12
 # The grey texture is measured on the leaf rescaled to this length.
-_TEXTURE_SIDE = 128
+_TEXTURE_SIDE = 256
 _LBP_POINTS = 8
 # Convexity defects deeper than these shares of the leaf's length are teeth, and lobes.
 _TOOTH_DEPTH = 0.005
@@ -213,33 +214,24 @@ def _elliptic_fourier(points: np.ndarray, harmonics: int = _HARMONICS) -> np.nda
 def _curvature(mask: np.ndarray, outline: np.ndarray, length: float) -> np.ndarray:
     """Integral-area curvature histograms: for each radius, the share of a disc inside the leaf along the outline.
 
-    Each radius is measured on the mask shrunk so that the disc is
-    :data:`_DISC` pixels in radius (the same shares, a small fraction of the work).
+    A disc's count is summed row by row from the mask's running row sums, at
+    the outline's points only (the work grows with the points and the radius,
+    not with the image).
     """
-    points = _resample(outline, _OUTLINE_POINTS)
-    inside = mask.astype(np.float32)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * _DISC + 1,) * 2).astype(np.float32)
-    disc /= disc.sum()
+    points = np.rint(_resample(outline, _OUTLINE_POINTS)).astype(np.int64)
+    reach = int(math.ceil(max(_CURVATURE_RADII) / 100.0 * length)) + 2
+    padded = np.pad(mask.astype(np.int32), reach)
+    running = np.zeros((padded.shape[0], padded.shape[1] + 1), np.int32)
+    np.cumsum(padded, axis=1, out=running[:, 1:])
+    cols, rows = points[:, 0] + reach, points[:, 1] + reach
     histograms = []
     for percent in _CURVATURE_RADII:
-        factor = min(1.0, _DISC / (percent / 100.0 * length))
-        small = inside
-        if factor < 1.0:
-            size = (max(1, round(mask.shape[1] * factor)), max(1, round(mask.shape[0] * factor)))
-            small = cv2.resize(inside, size, interpolation=cv2.INTER_AREA)
-        share = cv2.filter2D(small, -1, disc, borderType=cv2.BORDER_CONSTANT)
-        # Bilinear samples at the outline's points (the shares vary smoothly at this scale).
-        x = np.clip(points[:, 0] * factor, 0, small.shape[1] - 1.001)
-        y = np.clip(points[:, 1] * factor, 0, small.shape[0] - 1.001)
-        x0, y0 = x.astype(int), y.astype(int)
-        fx, fy = x - x0, y - y0
-        values = (
-            share[y0, x0] * (1 - fx) * (1 - fy)
-            + share[y0, x0 + 1] * fx * (1 - fy)
-            + share[y0 + 1, x0] * (1 - fx) * fy
-            + share[y0 + 1, x0 + 1] * fx * fy
-        )
-        histograms.append(_soft_histogram(values, _CURVATURE_BINS))
+        radius = max(1, round(percent / 100.0 * length))
+        offsets = np.arange(-radius, radius + 1)
+        half = np.floor(np.sqrt(radius**2 - offsets**2)).astype(np.int64)
+        r = rows[:, None] + offsets[None, :]
+        inside = running[r, cols[:, None] + half[None, :] + 1] - running[r, cols[:, None] - half[None, :]]
+        histograms.append(_soft_histogram(inside.sum(axis=1) / float((2 * half + 1).sum()), _CURVATURE_BINS))
     return np.concatenate(histograms)
 
 
@@ -280,18 +272,66 @@ def _margin(contour: np.ndarray, length: float) -> list[float]:
     ]
 
 
+def uniform_lbp(gray: np.ndarray) -> np.ndarray:
+    """Rotation-invariant uniform local binary patterns, 8 points at radius 1, as scikit-image's
+    ``local_binary_pattern(gray, 8, 1, method="uniform")`` defines them, in whole-array numpy.
+
+    Each pixel's 8 neighbours on a circle of radius 1 (the diagonal ones
+    interpolated bilinearly) are compared with it; a pattern with at most two
+    changes round the circle gets the count of neighbours at least as bright
+    (0 to 8), any other pattern 9. scikit-image's loop takes about ten times
+    as long on the blade crops the descriptors measure; the two agree on every
+    pixel away from the border but for rounding ties (``tests/test_description.py``).
+
+    Parameters
+    ----------
+    gray : (M, N) ndarray
+
+    Returns
+    -------
+    codes : (M, N) ndarray of uint8
+        In 0..9; the border pixels see their edge repeated.
+    """
+    g = np.pad(np.asarray(gray, np.float32), 1, mode="edge")
+    height, width = gray.shape
+    centre = g[1:-1, 1:-1]
+    bits = []
+    for p in range(_LBP_POINTS):
+        dy = round(-math.sin(2 * math.pi * p / _LBP_POINTS), 5)
+        dx = round(math.cos(2 * math.pi * p / _LBP_POINTS), 5)
+        y0, x0 = math.floor(dy), math.floor(dx)
+        fy, fx = dy - y0, dx - x0
+
+        def at(oy: int, ox: int) -> np.ndarray:
+            return g[1 + oy : 1 + oy + height, 1 + ox : 1 + ox + width]
+
+        value = (1 - fy) * (1 - fx) * at(y0, x0)
+        if fx:
+            value = value + (1 - fy) * fx * at(y0, x0 + 1)
+        if fy:
+            value = value + fy * (1 - fx) * at(y0 + 1, x0)
+        if fx and fy:
+            value = value + fy * fx * at(y0 + 1, x0 + 1)
+        bits.append(value - centre >= 0)
+    stack = np.stack(bits)
+    ones = stack.sum(axis=0)
+    changes = (stack != np.roll(stack, -1, axis=0)).sum(axis=0)
+    return np.where(changes <= 2, ones, _LBP_POINTS + 1).astype(np.uint8)
+
+
 def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
     """Uniform LBP histogram and GLCM statistics of the blade's grey texture."""
-    from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+    from skimage.feature import graycomatrix, graycoprops
 
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if inner.sum() < 16:
         inner = mask
-    codes = local_binary_pattern(gray, _LBP_POINTS, 1, method="uniform")
+    codes = uniform_lbp(gray)
     lbp = np.bincount(codes[inner].astype(np.int64), minlength=_LBP_POINTS + 2)[: _LBP_POINTS + 2] / max(1, int(inner.sum()))
     # Grey levels stretched over the blade (1st to 99th percentile), 32 levels; 0 is kept for the background.
-    values = gray[inner].astype(np.float32)
-    low, high = np.percentile(values, [1, 99]) if values.size else (0.0, 255.0)
+    values = gray[inner]
+    ranks = [int(0.01 * (values.size - 1)), int(0.99 * (values.size - 1))]
+    low, high = (float(v) for v in np.partition(values, ranks)[ranks]) if values.size else (0.0, 255.0)
     levels = 1 + np.clip((gray.astype(np.float32) - low) / max(float(high - low), 1.0) * 31, 0, 30).astype(np.uint8)
     levels[~inner] = 0
     matrix = graycomatrix(levels, [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=32, symmetric=True, normed=False)
@@ -303,19 +343,62 @@ def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
 
 
 def _colour(photo: np.ndarray, mask: np.ndarray) -> list[float]:
-    lab = cv2.cvtColor(photo.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask]
-    return [v for channel in range(3) for v in (float(lab[:, channel].mean()), float(lab[:, channel].std()))]
+    """CIELAB mean and spread of the blade (L in [0, 100], a and b around 0; OpenCV's 8-bit conversion, rescaled)."""
+    mean, std = cv2.meanStdDev(cv2.cvtColor(photo, cv2.COLOR_RGB2LAB), mask=mask.astype(np.uint8))
+    mean, std = mean.reshape(-1) - (0.0, 128.0, 128.0), std.reshape(-1)
+    scale = (100.0 / 255.0, 1.0, 1.0)
+    return [float(v) for channel in range(3) for v in (mean[channel] * scale[channel], std[channel] * scale[channel])]
 
 
-def _rescaled(image: np.ndarray, mask: np.ndarray, length: float, side: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """The leaf's box (and ``pad`` pixels around it), rescaled so that the leaf is ``side`` pixels long."""
+def _rescaled_mask(mask: np.ndarray, length: float, side: int) -> np.ndarray:
+    """The leaf's mask, cropped to its box (and a pixel around it) and rescaled so that the leaf is ``side`` pixels long."""
     x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
     factor = side / max(length, 1.0)
-    crop_mask = np.pad(mask[y : y + h, x : x + w], pad).astype(np.float32)
-    crop = np.pad(image[y : y + h, x : x + w], ((pad, pad), (pad, pad), *(((0, 0),) if image.ndim == 3 else ())), mode="edge")
-    size = (max(1, round(crop_mask.shape[1] * factor)), max(1, round(crop_mask.shape[0] * factor)))
-    interpolation = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
-    return cv2.resize(crop, size, interpolation=interpolation), cv2.resize(crop_mask, size, interpolation=interpolation) > 0.5
+    crop = np.pad(mask[y : y + h, x : x + w], 1).astype(np.float32)
+    size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR) > 0.5
+
+
+def _blade(detail: np.ndarray, mask: np.ndarray, length: float) -> tuple[np.ndarray, np.ndarray]:
+    """The leaf's box in ``detail`` (the working photo or a larger one of the same framing) and its mask,
+    both rescaled so that the leaf is :data:`_TEXTURE_SIDE` pixels long: where colour and texture are measured."""
+    fy, fx = detail.shape[0] / mask.shape[0], detail.shape[1] / mask.shape[1]
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    x0, y0 = int(math.floor(x * fx)), int(math.floor(y * fy))
+    x1, y1 = min(detail.shape[1], max(x0 + 1, int(math.ceil((x + w) * fx)))), min(detail.shape[0], max(y0 + 1, int(math.ceil((y + h) * fy))))
+    factor = _TEXTURE_SIDE / max(length * math.sqrt(fx * fy), 1.0)
+    size = (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor)))
+    crop = detail[y0:y1, x0:x1]
+    photo = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR)
+    blade = cv2.resize(mask[y : y + h, x : x + w].astype(np.float32), size, interpolation=cv2.INTER_LINEAR) > 0.5
+    if not blade.any():
+        blade[:] = True
+    return photo, blade
+
+
+def describe_normalised(steps: Any, decoded: np.ndarray, full_shape: tuple[int, int] | None = None, source: str = "<array>") -> Descriptors:
+    """The descriptors of a leaf that ``normalize_steps(decoded, "leaf", ...)`` normalised, in the same pass.
+
+    The build, ``leafprep predict`` and ``serve`` all measure a leaf this
+    way, so that a run sees the descriptors it was trained on: the outline
+    from the normalisation's own mask (``steps.chosen``, at its working
+    size), colour and texture from ``decoded``, sizes in pixels of the photo
+    (``full_shape``, its size before a reduced decode).
+
+    Parameters
+    ----------
+    steps : leafprep.normalization.Steps
+        Of a leaf.
+    decoded : (M, N, 3) ndarray of uint8
+        The photo as it was given to ``normalize_steps``.
+    full_shape : tuple of int, optional
+        ``(height, width)`` of the photo at full size (default: ``decoded``'s).
+    source : str, optional
+        The input, for messages.
+    """
+    height, width = full_shape or decoded.shape[:2]
+    scale = (steps.scale[0] * height / decoded.shape[0], steps.scale[1] * width / decoded.shape[1])
+    return leaf_descriptors(steps.photo, steps.chosen, scale=scale, detail=decoded, source=source)
 
 
 def leaf_descriptors(
@@ -324,6 +407,7 @@ def leaf_descriptors(
     *,
     scale: float | tuple[float, float] = 1.0,
     px_per_mm: float | None = None,
+    detail: np.ndarray | None = None,
     source: str = "<array>",
 ) -> Descriptors:
     """Measure a leaf whose mask is known.
@@ -341,6 +425,11 @@ def leaf_descriptors(
     px_per_mm : float, optional
         Full-size pixels per millimetre, where known (a scan's resolution):
         the millimetre sizes are NaN without it.
+    detail : (P, Q, 3) ndarray of uint8, optional
+        The same photo at a higher resolution (the decoded photo that
+        ``photo`` was shrunk from): colour and texture are measured on it,
+        with the mask enlarged to it. The outline is always measured on
+        ``mask``.
     source : str, optional
         The input, for messages.
 
@@ -370,9 +459,7 @@ def leaf_descriptors(
     size_px = [pixels * sy * sx, length * linear, width * linear, perimeter * linear]
     size_mm = [v / px_per_mm**2 if k == 0 else v / px_per_mm for k, v in enumerate(size_px)] if px_per_mm else [math.nan] * 4
 
-    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-    # Room around the leaf for the widest curvature disc.
-    _, big_mask = _rescaled(gray, mask, length, SHAPE_SIDE, int(math.ceil(0.3 * length)) + 2)
+    big_mask = _rescaled_mask(mask, length, SHAPE_SIDE)
     outline = _outline(big_mask)
     contour = outline.astype(np.int32).reshape(-1, 1, 2)
     area = max(float(cv2.contourArea(contour)), 1.0)  # the outline's own area: ratios to its hull and rectangle stay <= 1
@@ -394,7 +481,7 @@ def leaf_descriptors(
         area / max(rw * rh, 1.0),
         *(-math.log10(abs(v)) if abs(v) > 1e-30 else 30.0 for v in hu),
     ]
-    texture_gray, texture_mask = _rescaled(gray, mask, length, _TEXTURE_SIDE, 1)
+    texture_photo, texture_mask = _blade(photo if detail is None else detail, mask, length)
     values = [
         *size_px,
         *size_mm,
@@ -402,8 +489,8 @@ def leaf_descriptors(
         *_elliptic_fourier(outline),
         *_curvature(big_mask, outline, big_length),
         *_margin(contour, big_length),
-        *_colour(photo, mask),
-        *_texture(texture_gray, texture_mask),
+        *_colour(texture_photo, texture_mask),
+        *_texture(cv2.cvtColor(texture_photo, cv2.COLOR_RGB2GRAY), texture_mask),
     ]
     return Descriptors(np.asarray(values, np.float32))
 

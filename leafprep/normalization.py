@@ -45,6 +45,7 @@ from .geometry import (
 )
 from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
 from .segmentation import (
+    DETAIL_SIDE,
     KINDS,
     LEAF_WORK_SIDE,
     WORK_SIDE,
@@ -133,7 +134,7 @@ def decode_min_side(kind: str, size: int) -> int:
     equals ``normalize(data, kind, size)``: callers that need the decoded
     picture too (the dataset build hashes it) decode once.
     """
-    return _leaf_work_side(size) // 2 if kind == "leaf" else _min_side(size)
+    return max(_leaf_work_side(size) // 2, DETAIL_SIDE) if kind == "leaf" else _min_side(size)
 
 
 def _coverage(ink: np.ndarray, region: DigitRegion, threshold: float) -> np.ndarray:

@@ -42,6 +42,9 @@ class BuildOptions:
         file. Default: ``"leaves"`` for ``kind="leaf"``, else ``"digits"``.
     shard_mb : float
         Target size of a shard in megabytes.
+    descriptors : bool
+        Leaves: measure each leaf's descriptors and store them in its
+        records (``kind="leaf"`` only; the default).
     """
 
     kind: str = "digit"
@@ -52,6 +55,7 @@ class BuildOptions:
     augment: int = 0
     shard_mb: float = 64.0
     augment_preset: str | None = None
+    descriptors: bool = True
 
     @property
     def augmentation(self) -> str:
@@ -65,7 +69,7 @@ class BuildOptions:
     @property
     def describes(self) -> bool:
         """Whether every record holds the leaf's descriptors (``kind="leaf"``)."""
-        return self.kind == "leaf"
+        return self.kind == "leaf" and self.descriptors
 
 
 def as_is(source: Any, size: int, mode: str | None) -> np.ndarray:

@@ -164,7 +164,9 @@ def leaf_dataset(tmp_path_factory):
 
 
 def test_leaf_build_stores_each_leafs_descriptors_as_measured_on_its_own_mask(leaf_dataset):
-    from leafprep.normalization import normalize_steps
+    from leafprep.description import describe_normalised
+    from leafprep.loading import DEFAULT_MAX_PIXELS, _load
+    from leafprep.normalization import decode_min_side, normalize_steps
     from leafprep.records import iter_records, load
 
     out, _ = leaf_dataset
@@ -181,8 +183,9 @@ def test_leaf_build_stores_each_leafs_descriptors_as_measured_on_its_own_mask(le
     example = tf.train.Example.FromString(payload)
     stored = np.array(example.features.feature["descriptors"].float_list.value, np.float32)
     source = example.features.feature["source"].bytes_list.value[0].decode()
-    steps = normalize_steps(LEAVES / source, "leaf", 64)
-    expected = leaf_descriptors(steps.photo, steps.chosen, scale=steps.scale).values
+    loaded = _load(LEAVES / source, max_pixels=DEFAULT_MAX_PIXELS, min_side=decode_min_side("leaf", 64))
+    steps = normalize_steps(loaded.rgb, "leaf", 64)
+    expected = describe_normalised(steps, loaded.rgb, loaded.full_shape).values
     assert stored.tobytes() == expected.tobytes()
     inputs, _ = next(iter(load(out, "train", batch_size=4, descriptors=True)))
     assert inputs["image"].shape == (4, 64, 64, 1) and inputs["descriptors"].shape == (4, len(DESCRIPTOR_NAMES))
@@ -201,6 +204,9 @@ def test_leaf_datasets_get_the_fused_recipe_and_digits_keep_theirs(leaf_dataset)
 
 
 def test_a_fused_run_reloads_and_predicts_the_same_numbers_and_its_image_view_agrees(leaf_dataset, tmp_path):
+    import tensorflow as tf
+
+    from leafprep.records import iter_records
     from trainers.evaluate import evaluate
     from trainers.predict import predict
     from trainers.runs import load_run
@@ -217,7 +223,15 @@ def test_a_fused_run_reloads_and_predicts_the_same_numbers_and_its_image_view_ag
     run = load_run(tmp_path / "run")
     again = predict(run, photos)
     assert all(a.probabilities.tobytes() == b.probabilities.tobytes() for a, b in zip(first, again, strict=True))
-    assert first[0].descriptors is not None
+    # predict measures each leaf as the build did: the same descriptors the records hold.
+    stored = {}
+    for shard in out.glob("*.tfrecord"):
+        for _, payload in iter_records(shard):
+            feature = tf.train.Example.FromString(payload).features.feature
+            stored[feature["source"].bytes_list.value[0].decode()] = np.array(feature["descriptors"].float_list.value, np.float32)
+    for photo, prediction in zip(photos, first, strict=True):
+        assert prediction.descriptors is not None
+        assert prediction.descriptors.tobytes() == stored[photo.relative_to(LEAVES).as_posix()].tobytes()
     # The image-only view at a leaf's own descriptors gives the fused model's answer for it.
     view = run.image_model(first[0].descriptors)
     np.testing.assert_allclose(np.asarray(view(first[0].image[None], training=False))[0], first[0].probabilities, atol=1e-5)

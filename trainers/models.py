@@ -36,6 +36,7 @@ __all__ = [
     "convnet",
     "convnet_bn",
     "descriptor_mlp",
+    "fit_discriminant",
     "fast",
     "image_view",
     "input_names",
@@ -176,32 +177,106 @@ def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
     return keras.Model(inputs, outputs, name="leaf")
 
 
-def _descriptor_branch(values: Any, scaling: dict[str, Any], width: int) -> Any:
+#: Shrinkage of the pooled within-class covariance towards a multiple of the identity (:func:`fit_discriminant`).
+SHRINKAGE = 0.01
+
+
+def standardised(values: Any, scaling: dict[str, Any]) -> Any:
+    """Descriptors as :class:`trainers.layers.Standardize` gives them to a model, in numpy: ``(N, D)`` float64."""
+    import numpy as np
+
+    values = np.asarray(values, np.float64)
+    mean, std = np.asarray(scaling["mean"], np.float64), np.asarray(scaling["std"], np.float64)
+    used = (std > 0) & ~np.isnan(values)
+    scaled = (np.where(used, values, mean) - mean) / np.where(std > 0, std, 1.0)
+    return np.clip(np.where(used, scaled, 0.0), -8.0, 8.0)
+
+
+def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, Any], shrinkage: float = SHRINKAGE) -> dict[str, Any]:
+    """Linear discriminant analysis in closed form, as the starting point of the descriptor models.
+
+    On the standardised training descriptors: the pooled within-class
+    covariance (shrunk by ``shrinkage`` towards the identity times its mean
+    variance), a matrix that whitens it, and each class's mean in the
+    whitened space. A nearest-mean classifier there is LDA; on the Swedish
+    leaves it names 99.5% of the species from 25 leaves each, more than an
+    RBF-SVM or a random forest on the same descriptors
+    (``python -m bench.leaf_species``).
+
+    Returns
+    -------
+    fitted : dict
+        ``whiten`` (D, D) and ``class_means`` (classes, D), as lists.
+    """
+    import numpy as np
+
+    z = standardised(values, scaling)
+    labels = np.asarray(labels, np.int64)
+    centred = z.copy()
+    means = np.zeros((classes, z.shape[1]))
+    for k in range(classes):
+        members = labels == k
+        if members.any():
+            means[k] = z[members].mean(axis=0)
+            centred[members] -= means[k]
+    covariance = centred.T @ centred / max(1, len(z) - classes)
+    covariance = (1 - shrinkage) * covariance + shrinkage * float(np.trace(covariance)) / len(covariance) * np.eye(len(covariance))
+    variances, vectors = np.linalg.eigh(covariance)
+    whiten = vectors / np.sqrt(np.maximum(variances, 1e-6 * max(float(variances.max()), 1e-12)))
+    return {"whiten": whiten.tolist(), "class_means": (means @ whiten).tolist()}
+
+
+def _descriptor_branch(values: Any, scaling: dict[str, Any]) -> Any:
+    """Standardised, then whitened by the training split's within-class covariance (a fixed layer: :func:`fit_discriminant`)."""
+    import numpy as np
+
     from .layers import Standardize
 
-    layers = _keras().layers
+    count = len(scaling["names"])
     x = Standardize(scaling["mean"], scaling["std"], name="standardize")(values)
-    x = layers.Dropout(0.1, name="descriptor_noise")(x)
-    x = layers.Dense(width, activation="relu", name="descriptor_dense")(x)
-    return layers.Dropout(0.5, name="descriptor_dropout")(x)
+    whiten = _keras().layers.Dense(count, use_bias=False, trainable=False, name="whiten")
+    x = whiten(x)
+    whiten.set_weights([np.asarray(scaling.get("whiten", np.eye(count)), np.float32)])
+    return x
+
+
+def _discriminant_head(features: Any, classes: int, scaling: dict[str, Any], others: int) -> Any:
+    """The softmax head, started at LDA: logits ``-|z - mean_k|^2 / 2`` (up to a constant) for the whitened descriptors ``z``,
+    and zero weight for the ``others`` features before them (the image branch's), which training then brings in."""
+    import numpy as np
+
+    count = len(scaling["names"])
+    means = np.asarray(scaling.get("class_means", np.zeros((classes, count))), np.float32)
+    head = _keras().layers.Dense(classes, activation="softmax", name="classes")
+    outputs = head(features)
+    kernel = np.concatenate([np.zeros((others, classes), np.float32), means.T])
+    head.set_weights([kernel, -0.5 * (means**2).sum(axis=1)])
+    return outputs
 
 
 def descriptor_mlp(input_shape: tuple[int, int, int], classes: int, *, descriptors: dict[str, Any]) -> Any:
-    """A small MLP on a leaf's descriptors alone: standardised (:class:`trainers.layers.Standardize`), dense 512, softmax.
+    """A softmax on a leaf's descriptors alone, started at linear discriminant analysis and trained on from there.
 
+    Standardised (:class:`trainers.layers.Standardize`), whitened by the
+    training split's within-class covariance, then one dense softmax layer
+    whose start is LDA's answer (:func:`fit_discriminant`).
     ``descriptors``: the ``descriptors`` entry of ``dataset_info.json`` (names,
-    training mean and spread). Trains in seconds; it never looks at the
-    image, so saliency, Grad-CAM and dreams do not apply to it.
+    training mean and spread) with ``whiten`` and ``class_means`` from
+    :func:`fit_discriminant` (:func:`trainers.train.train` adds them). Trains
+    in seconds; it never looks at the image, so saliency, Grad-CAM and dreams
+    do not apply to it.
     """
     keras = _keras()
     values = keras.Input((len(descriptors["names"]),), name="descriptors")
-    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(_descriptor_branch(values, descriptors, 512))
+    outputs = _discriminant_head(_descriptor_branch(values, descriptors), classes, descriptors, 0)
     return keras.Model({"descriptors": values}, outputs, name="descriptors")
 
 
 def leaf_fused(input_shape: tuple[int, int, int], classes: int, *, descriptors: dict[str, Any]) -> Any:
-    """The leaf conv-net and the descriptor MLP side by side, one softmax over both (two inputs, one head).
+    """The leaf conv-net and the whitened descriptors side by side, one softmax over both (two inputs, one head).
 
+    The head starts as :func:`descriptor_mlp`'s (LDA on the descriptors,
+    nothing from the image) and training brings in what the conv-net sees.
     The head is linear in the two branches' features, so for one photo the
     descriptors' part is a fixed bias: :func:`image_view` turns the model into
     an image-only conv-net with that bias, which saliency, Grad-CAM and dreams
@@ -210,8 +285,9 @@ def leaf_fused(input_shape: tuple[int, int, int], classes: int, *, descriptors: 
     keras = _keras()
     image = keras.Input(input_shape, name="image")
     values = keras.Input((len(descriptors["names"]),), name="descriptors")
-    joined = keras.layers.Concatenate(name="joined")([_leaf_trunk(image), _descriptor_branch(values, descriptors, 256)])
-    outputs = keras.layers.Dense(classes, activation="softmax", name="classes")(joined)
+    pictured = _leaf_trunk(image)
+    joined = keras.layers.Concatenate(name="joined")([pictured, _descriptor_branch(values, descriptors)])
+    outputs = _discriminant_head(joined, classes, descriptors, int(pictured.shape[-1]))
     return keras.Model({"image": image, "descriptors": values}, outputs, name="leaf-fused")
 
 
@@ -253,7 +329,7 @@ def image_view(model: Any, descriptors: Any = None) -> Any:
     head = model.get_layer("classes")
     kernel, bias = head.get_weights()
     pooled = model.get_layer("image_dropout").output.shape[-1]
-    branch = keras.Model(model.input["descriptors"], model.get_layer("descriptor_dropout").output)
+    branch = keras.Model(model.input["descriptors"], model.get_layer("whiten").output)
     if descriptors is None:
         descriptors = np.asarray(model.get_layer("standardize").centre, np.float32)
     features = np.asarray(branch(np.asarray(descriptors, np.float32).reshape(1, -1), training=False))[0]

@@ -14,7 +14,7 @@ from .runs import Run, load_run
 if TYPE_CHECKING:
     from leafprep.normalization import Steps
 
-__all__ = ["Prediction", "describe_steps", "predict", "predict_sheet", "prepare", "prepare_steps"]
+__all__ = ["Prediction", "predict", "predict_sheet", "prepare", "prepare_inputs", "prepare_steps"]
 
 
 @dataclass
@@ -34,34 +34,48 @@ class Prediction:
 
 def prepare(run: Run, photo: Any) -> np.ndarray:
     """Normalise ``photo`` with the run's settings (kind, size, mode): (H, W, C) float32 in [0, 1]."""
-    return prepare_steps(run, photo)[0]
-
-
-def describe_steps(run: Run, steps: Steps | None, source: str = "<array>") -> np.ndarray | None:
-    """The leaf's descriptors from a normalisation's own mask, as the build measured them; None where the run does not read them."""
-    if not run.reads_descriptors:
-        return None
-    from leafprep.description import leaf_descriptors
-    from leafprep.errors import LeafprepError
-
-    if steps is None or steps.kind != "leaf":
-        raise LeafprepError(source, "this run reads leaf descriptors, and the photo was not normalised as a leaf")
-    return leaf_descriptors(steps.photo, steps.chosen, scale=steps.scale, source=source).values
+    return prepare_inputs(run, photo)[0]
 
 
 def prepare_steps(run: Run, photo: Any) -> tuple[np.ndarray, Steps | None]:
     """:func:`prepare`, and every stage of the normalisation (None for a run whose data were normalised elsewhere)."""
+    image, steps, _ = prepare_inputs(run, photo)
+    return image, steps
+
+
+def prepare_inputs(run: Run, photo: Any) -> tuple[np.ndarray, Steps | None, np.ndarray | None]:
+    """What the run's model reads of a photo, prepared as its training data were: (image, stages, descriptors).
+
+    The image is (H, W, C) float32 in [0, 1]; the stages None for a run whose
+    data were normalised elsewhere; the descriptors (float32) only where the
+    run reads them, measured as ``leafprep build`` measured them
+    (:func:`leafprep.description.describe_normalised` on the photo decoded
+    at the same reduced size).
+    """
     from leafprep.normalization import normalize_steps
     from leafprep.settings import as_is
 
     settings = run.settings
     kind, size, mode = settings["kind"], int(settings["size"]), settings.get("mode") or "gray"
+    descriptors = None
     if kind == "none":  # the run's data were normalised elsewhere: so must its inputs be
         steps, image = None, as_is(photo, size, mode)
+    elif run.reads_descriptors:
+        from leafprep.description import describe_normalised
+        from leafprep.errors import LeafprepError
+        from leafprep.loading import DEFAULT_MAX_PIXELS, _load
+        from leafprep.normalization import decode_min_side
+
+        if kind != "leaf":
+            raise LeafprepError(str(run.folder), f"reads leaf descriptors, but its photos are of kind {kind!r}")
+        loaded = _load(photo, max_pixels=DEFAULT_MAX_PIXELS, min_side=decode_min_side("leaf", size))
+        steps = normalize_steps(loaded.rgb, "leaf", size, mode=mode)
+        image = steps.result
+        descriptors = describe_normalised(steps, loaded.rgb, loaded.full_shape, loaded.name).values
     else:
         steps = normalize_steps(photo, kind, size, mode=None if kind == "digit" else mode)
         image = steps.result
-    return (image[:, :, None] if image.ndim == 2 else image), steps
+    return (image[:, :, None] if image.ndim == 2 else image), steps, descriptors
 
 
 def _top(run: Run, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -76,9 +90,9 @@ def predict(run: str | os.PathLike[str] | Run, photos: list[Any], *, top_k: int 
     cannot be read or has nothing to find (the CLI reports each and goes on).
     """
     loaded = run if isinstance(run, Run) else load_run(run)
-    prepared = [prepare_steps(loaded, photo) for photo in photos]
-    images = np.stack([image for image, _ in prepared]) if photos else np.zeros((0, *loaded.settings["image_shape"]), np.float32)
-    described = [describe_steps(loaded, steps, str(photo)) for photo, (_, steps) in zip(photos, prepared, strict=True)]
+    prepared = [prepare_inputs(loaded, photo) for photo in photos]
+    images = np.stack([image for image, _, _ in prepared]) if photos else np.zeros((0, *loaded.settings["image_shape"]), np.float32)
+    described = [found for _, _, found in prepared]
     descriptors = np.stack(described) if photos and loaded.reads_descriptors else None  # type: ignore[arg-type]
     probabilities = loaded.probabilities(images, descriptors) if len(images) else np.zeros((0, len(loaded.labels)))
     return [

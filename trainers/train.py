@@ -166,8 +166,12 @@ def train(
     if deskew is None:
         deskew = model == "softmax" and settings["kind"] == "digit"
     keras.utils.set_random_seed(seed)
+    hold_out = plan.hold_out if "val" not in meta["splits"] and chosen else 0.0
+    descriptors = meta.get("descriptors")
+    if model in DESCRIPTOR_MODELS and descriptors:
+        descriptors = {**descriptors, **_discriminant(data, descriptors, len(labels), hold_out)}
     # Refuses a model that does not fit before the run is touched.
-    network = build_model(model, shape, len(labels), deskew=deskew, descriptors=meta.get("descriptors"))
+    network = build_model(model, shape, len(labels), deskew=deskew, descriptors=descriptors)
     reads = {"descriptors": model in DESCRIPTOR_MODELS, "images": model != "descriptors"}
     run = Path(out)
     run.mkdir(parents=True, exist_ok=True)
@@ -175,7 +179,6 @@ def train(
         (run / stale).unlink(missing_ok=True)
     (run / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    hold_out = plan.hold_out if "val" not in meta["splits"] and chosen else 0.0
     examples = round(meta["splits"]["train"]["examples"] * (1.0 - hold_out))
     steps = math.ceil(examples / batch_size) if max_steps is None else min(max_steps, math.ceil(examples / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps * epochs))
@@ -244,3 +247,18 @@ def train(
             metrics[f"{split}_accuracy"] = float(accuracy)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return metrics
+
+
+def _discriminant(data: str | os.PathLike[str], scaling: dict[str, Any], classes: int, hold_out: float) -> dict[str, Any]:
+    """:func:`trainers.models.fit_discriminant` on the descriptors of the examples the model trains on."""
+    import numpy as np
+
+    from leafprep.records import load
+
+    from .models import fit_discriminant
+
+    values, labels = [], []
+    for inputs, y in load(data, "train", batch_size=1024, descriptors=True, images=False, hold_out=hold_out):
+        values.append(inputs["descriptors"].numpy())
+        labels.append(y.numpy())
+    return fit_discriminant(np.concatenate(values), np.concatenate(labels), classes, scaling)

@@ -24,6 +24,7 @@ from .digits import (
     ink_threshold,
 )
 from .leaves import (
+    DETAIL_SIDE,
     LEAF_WORK_SIDE,
     LeafAnalysis,
     analyse_leaf,
@@ -38,6 +39,7 @@ from .leaves import (
 )
 
 __all__ = [
+    "DETAIL_SIDE",
     "KINDS",
     "WORK_SIDE",
     "DigitAnalysis",

@@ -42,6 +42,7 @@ from ..loading import ImageSource, _load
 from .common import odd, working_image
 
 __all__ = [
+    "DETAIL_SIDE",
     "LeafAnalysis",
     "analyse_leaf",
     "background_colours",
@@ -71,6 +72,9 @@ _BIN = 16
 _SHADOW_WEIGHT = 0.1
 # Long side of the working image for leaves.
 LEAF_WORK_SIDE = 1024
+#: A leaf photo is decoded with its short side at least this long (JPEG's reduced decoding stops there), so that
+#: its colour and texture (leafprep.description) are measured on real detail even when the leaf is found at a small size.
+DETAIL_SIDE = 256
 #: Share of the local contrast, from background to leaf, at which :func:`refine_edges` puts the outline.
 EDGE_LEVEL = 0.6
 # The fast path (scans, evenly lit paper) is taken when the light across the ring changes by less
@@ -809,7 +813,7 @@ def analyse_leaf(
     Warns (:class:`LeafprepWarning`) when the leaf is cut by the border, there
     are several leaves, or the mask is doubtful (:func:`mask_doubts`).
     """
-    loaded = _load(source, max_pixels=max_pixels, min_side=work_side // 2)
+    loaded = _load(source, max_pixels=max_pixels, min_side=max(work_side // 2, DETAIL_SIDE))
     work = working_image(loaded.rgb, work_side)
     mask, objects, distance, notes = leaf_mask(work, fill_holes=fill_holes, petiole=petiole, name=loaded.name)
     if warn:

@@ -137,11 +137,10 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
         answer["notes" if kind == "digit" else "warnings"] = list(stages.notes)  # a leaf's notes are what it warned of
     clock.lap("normalize")
     descriptors = None
-    if served.facts.get("descriptors"):
-        from trainers.predict import describe_steps
+    if served.facts.get("descriptors") and stages is not None:
+        from ..description import describe_normalised
 
-        described = describe_steps(served.run, stages, name)
-        descriptors = None if described is None else described[None]
+        descriptors = describe_normalised(stages, rgb, (full_height, full_width), name).values[None]
         clock.lap("describe")
     probabilities = served.probabilities(_batch(image), descriptors)[0]
     clock.lap("network")
