@@ -5,11 +5,11 @@ twice with ``leafprep build`` (``--kind leaf --size 64``, and ``--kind none``:
 the photos plainly resized to 64x64), and then:
 
 * ``leafprep train`` with its defaults (the recipe it chooses for a leaf
-  dataset: :data:`trainers.train.LEAF_RECIPE`);
-* ``descriptors``: the descriptor model alone (``--model descriptors``, the
-  recipe's epochs and early stopping);
+  dataset: :data:`trainers.train.LEAF_RECIPE`, the descriptor model);
+* ``leaf-fused``: the conv-net fused with the descriptors (``--model
+  leaf-fused``, its recipe :data:`trainers.train.FUSED_RECIPE`);
 * ``leaf images``: the leaf conv-net on leafprep's images alone (``--model
-  leaf``, the recipe's epochs, augmentation and early stopping);
+  leaf``, the fused recipe's epochs, augmentation and early stopping);
 * ``resized photos``: the same conv-net on the plainly resized photos;
 * scikit-learn on the descriptors the build stored (training split's
   descriptors, NaN columns dropped, standardised): LDA, RBF-SVM (C=10) and a
@@ -24,7 +24,7 @@ The sets (``../shared/data/leaves``):
 * ``flavia``: grey, 32 species, a stratified 2/1 split (seed 0).
 
 Run:  python -m bench.leaf_species [--sets swedish,uci_dev,flavia] [--draws N] [--peers all|cheap]
-``cheap`` leaves out the two conv-net peers (minutes each). Writes
+``cheap`` leaves out the three conv-nets (minutes each). Writes
 bench/results/leaf_species.json and prints a Markdown table (mean test
 accuracy over the draws, and seconds for build + train of the default).
 """
@@ -128,7 +128,7 @@ def sklearn_peers(dataset: Path) -> dict[str, float]:
 def one_draw(name: str, found: list[tuple[Path, str]], split: list[str], draw: int, peers: str) -> dict[str, Any]:
     from leafprep.build import build
     from leafprep.settings import BuildOptions
-    from trainers.train import LEAF_RECIPE, train
+    from trainers.train import FUSED_RECIPE, LEAF_RECIPE, train
 
     folder = WORK / f"{name}-{draw}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -143,17 +143,23 @@ def one_draw(name: str, found: list[tuple[Path, str]], split: list[str], draw: i
         "test_examples": split.count("test"),
         "build_seconds": built,
         "default_train_seconds": metrics["train_seconds"],
-        "default_epochs": metrics["epochs_run"],
-        "accuracy": {"leafprep train (default: " + LEAF_RECIPE.model + ")": metrics["test_accuracy"]},
+        "default_shrinkage": metrics["options"]["shrinkage"],
+        "accuracy": {f"leafprep train (default: {LEAF_RECIPE.model})": metrics["test_accuracy"]},
     }
-    common = {"epochs": LEAF_RECIPE.epochs, "patience": LEAF_RECIPE.patience, "verbose": 0}
-    result["accuracy"]["leafprep descriptors model"] = train(folder / "leaf", folder / "run-mlp", model="descriptors", **common)["test_accuracy"]
     result["accuracy"].update(sklearn_peers(folder / "leaf"))
     if peers == "all":
-        images = train(folder / "leaf", folder / "run-images", model="leaf", augment=LEAF_RECIPE.augment, **common)
+        fused = train(folder / "leaf", folder / "run-fused", model="leaf-fused", verbose=0)
+        result["accuracy"]["leafprep leaf-fused (conv-net + descriptors)"] = fused["test_accuracy"]
+        common = {
+            "epochs": FUSED_RECIPE.epochs,
+            "patience": FUSED_RECIPE.patience,
+            "augment": FUSED_RECIPE.augment,
+            "hold_out": FUSED_RECIPE.hold_out,
+        }
+        images = train(folder / "leaf", folder / "run-images", model="leaf", verbose=0, **common)
         result["accuracy"]["leaf conv-net, leafprep images"] = images["test_accuracy"]
         build(folder / "photos.csv", folder / "plain", BuildOptions(kind="none", size=64, split=(1.0, 0.0, 0.0)), overwrite=True)
-        plain = train(folder / "plain", folder / "run-plain", model="leaf", augment=LEAF_RECIPE.augment, **common)
+        plain = train(folder / "plain", folder / "run-plain", model="leaf", verbose=0, **common)
         result["accuracy"]["leaf conv-net, resized photos"] = plain["test_accuracy"]
     print(name, draw, json.dumps(result["accuracy"]), f"build {built:.0f} s, default train {metrics['train_seconds']:.0f} s", flush=True)
     return result

@@ -181,10 +181,26 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     if doubts:
         scale = max(0.4, picture.shape[1] / 1400)
         height, weight = round(26 * scale) + 4, max(1, round(scale * 1.5))
-        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(doubts) + 4), (0, 0, 0), -1)
-        for row, doubt in enumerate(doubts):
-            cv2.putText(picture, DOUBT + doubt, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+        # Each reason wrapped to the photo's width (a portrait photo is narrow), then the banner behind the lines.
+        lines = [line for doubt in doubts for line in _wrap(DOUBT + doubt, scale, weight, picture.shape[1] - 12)]
+        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(lines) + 4), (0, 0, 0), -1)
+        for row, line in enumerate(lines):
+            cv2.putText(picture, line, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
     return picture
+
+
+def _wrap(text: str, scale: float, weight: int, width: int) -> list[str]:
+    """``text`` in lines that fit ``width`` pixels in OpenCV's simplex font (a word longer than the width gets a line of its own)."""
+    import cv2
+
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(candidate, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)[0][0] <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
 
 
 def class_sheet(samples: dict[str, list[np.ndarray]], counts: dict[str, int], *, tile: int = 48) -> np.ndarray:

@@ -193,14 +193,35 @@ def test_leaf_build_stores_each_leafs_descriptors_as_measured_on_its_own_mask(le
     assert list(only) == ["descriptors"]
 
 
-def test_leaf_datasets_get_the_fused_recipe_and_digits_keep_theirs(leaf_dataset):
-    from trainers.train import DIGIT_RECIPE, LEAF_RECIPE, default_recipe
+def test_leaf_datasets_get_the_descriptor_recipe_and_digits_keep_theirs(leaf_dataset):
+    from trainers.train import DIGIT_RECIPE, FUSED_RECIPE, LEAF_RECIPE, default_recipe
 
     meta = json.loads((leaf_dataset[0] / "dataset_info.json").read_text())
-    assert default_recipe(meta) == LEAF_RECIPE and LEAF_RECIPE.model == "leaf-fused"
-    assert default_recipe({**meta, "image_shape": [28, 28, 1]}).model == "descriptors"
+    assert default_recipe(meta) == LEAF_RECIPE and LEAF_RECIPE.model == "descriptors"
+    assert default_recipe(meta, "leaf-fused") == FUSED_RECIPE and FUSED_RECIPE.hold_out > 0
     digits = {"options": {"kind": "digit", "photo_kind": "digit"}, "image_shape": [28, 28, 1]}
     assert default_recipe(digits) == DIGIT_RECIPE and DIGIT_RECIPE.model == "convnet" and DIGIT_RECIPE.epochs == 10
+    assert default_recipe(meta, "leaf") == DIGIT_RECIPE  # a chosen image model keeps today's defaults
+
+
+def test_the_default_leaf_run_starts_at_lda_and_names_the_sample_leaves(leaf_dataset, tmp_path):
+    from trainers.models import fit_discriminant, standardised
+    from trainers.train import train
+
+    out, _ = leaf_dataset
+    metrics = train(out, tmp_path / "run", verbose=0)
+    assert metrics["model"] == "descriptors" and metrics["options"]["recipe"] == "default"
+    assert metrics["options"]["shrinkage"] in (0.01, 0.03, 0.1, 0.3, 0.5)
+    assert metrics["test_accuracy"] >= 0.75  # 4 made-up species, 2 test leaves each
+    # LDA in closed form: on well-separated classes the nearest whitened mean is each point's own class.
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(k * 3.0, 1.0, (10, len(DESCRIPTOR_NAMES))) for k in range(3)])
+    labels = np.repeat(np.arange(3), 10)
+    scaling = {"mean": values.mean(0).tolist(), "std": values.std(0).tolist(), "names": list(DESCRIPTOR_NAMES)}
+    fitted = fit_discriminant(values, labels, 3, scaling)
+    z = standardised(values, scaling) @ np.asarray(fitted["whiten"])
+    nearest = np.argmin(((z[:, None] - np.asarray(fitted["class_means"])[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == labels).all()
 
 
 def test_a_fused_run_reloads_and_predicts_the_same_numbers_and_its_image_view_agrees(leaf_dataset, tmp_path):
@@ -210,12 +231,12 @@ def test_a_fused_run_reloads_and_predicts_the_same_numbers_and_its_image_view_ag
     from trainers.evaluate import evaluate
     from trainers.predict import predict
     from trainers.runs import load_run
-    from trainers.train import train
+    from trainers.train import FUSED_RECIPE, train
     from trainers.visualize import gradcam
 
     out, _ = leaf_dataset
-    metrics = train(out, tmp_path / "run", epochs=2, max_steps=2, verbose=0)
-    assert metrics["model"] == "leaf-fused" and metrics["options"]["recipe"] == "default"
+    metrics = train(out, tmp_path / "run", model="leaf-fused", epochs=2, max_steps=2, verbose=0)
+    assert metrics["model"] == "leaf-fused" and metrics["options"]["hold_out"] == FUSED_RECIPE.hold_out
     settings = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
     assert settings["descriptors"]["names"] == list(DESCRIPTOR_NAMES)
     photos = sorted(LEAVES.glob("*/leaf-1.jpg"))

@@ -188,3 +188,21 @@ def test_segment_leaf_on_swedish_scans():
     for image in pairs:
         truth = cv2.imread(str(image).replace("/images/", "/masks/").replace(".jpg", ".png"), cv2.IMREAD_GRAYSCALE) > 127
         assert iou(quiet_segment(image, kind="leaf"), truth) >= 0.95, image.name
+
+
+def test_doubt_banner_wraps_to_fit_a_portrait_photo():
+    import cv2
+
+    from leafprep.figures import _wrap, outline
+
+    photo = np.full((1280, 720, 3), 200, np.uint8)
+    mask = np.zeros((1280, 720), bool)
+    mask[300:900, 200:500] = True
+    doubt = "the leaf barely stands out from its surroundings (its outline could be anywhere in a band of 25.0% of its area)"
+    scale = max(0.4, 720 / 1400)
+    lines = _wrap("doubtful mask: " + doubt, scale, 1, 720 - 12)
+    assert len(lines) >= 2 and " ".join(lines) == "doubtful mask: " + doubt
+    assert all(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= 708 for line in lines)
+    picture = outline(photo, mask, doubts=[doubt])
+    banner = np.flatnonzero((picture[:, 360] == 0).all(axis=1))  # the black banner down the middle column
+    assert banner.size and banner.max() >= 2 * (round(26 * scale) + 4) - 4  # two lines or more

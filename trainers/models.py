@@ -177,8 +177,8 @@ def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
     return keras.Model(inputs, outputs, name="leaf")
 
 
-#: Shrinkage of the pooled within-class covariance towards a multiple of the identity (:func:`fit_discriminant`).
-SHRINKAGE = 0.01
+#: Shrinkages of the pooled within-class covariance towards a multiple of the identity that :func:`fit_discriminant` chooses from.
+SHRINKAGES = (0.01, 0.03, 0.1, 0.3, 0.5)
 
 
 def standardised(values: Any, scaling: dict[str, Any]) -> Any:
@@ -192,26 +192,10 @@ def standardised(values: Any, scaling: dict[str, Any]) -> Any:
     return np.clip(np.where(used, scaled, 0.0), -8.0, 8.0)
 
 
-def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, Any], shrinkage: float = SHRINKAGE) -> dict[str, Any]:
-    """Linear discriminant analysis in closed form, as the starting point of the descriptor models.
-
-    On the standardised training descriptors: the pooled within-class
-    covariance (shrunk by ``shrinkage`` towards the identity times its mean
-    variance), a matrix that whitens it, and each class's mean in the
-    whitened space. A nearest-mean classifier there is LDA; on the Swedish
-    leaves it names 99.5% of the species from 25 leaves each, more than an
-    RBF-SVM or a random forest on the same descriptors
-    (``python -m bench.leaf_species``).
-
-    Returns
-    -------
-    fitted : dict
-        ``whiten`` (D, D) and ``class_means`` (classes, D), as lists.
-    """
+def _discriminant(z: Any, labels: Any, classes: int, shrinkage: float) -> tuple[Any, Any]:
+    """(whitening matrix, class means in the whitened space) of standardised descriptors."""
     import numpy as np
 
-    z = standardised(values, scaling)
-    labels = np.asarray(labels, np.int64)
     centred = z.copy()
     means = np.zeros((classes, z.shape[1]))
     for k in range(classes):
@@ -223,7 +207,54 @@ def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, 
     covariance = (1 - shrinkage) * covariance + shrinkage * float(np.trace(covariance)) / len(covariance) * np.eye(len(covariance))
     variances, vectors = np.linalg.eigh(covariance)
     whiten = vectors / np.sqrt(np.maximum(variances, 1e-6 * max(float(variances.max()), 1e-12)))
-    return {"whiten": whiten.tolist(), "class_means": (means @ whiten).tolist()}
+    return whiten, means @ whiten
+
+
+def _nearest(whiten: Any, means: Any, z: Any) -> Any:
+    import numpy as np
+
+    return np.argmin((((z @ whiten)[:, None, :] - means[None]) ** 2).sum(axis=-1), axis=1)
+
+
+def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, Any], shrinkage: float | None = None) -> dict[str, Any]:
+    """Linear discriminant analysis in closed form, as the starting point of the descriptor models.
+
+    On the standardised training descriptors: the pooled within-class
+    covariance, shrunk towards the identity times its mean variance, a matrix
+    that whitens it, and each class's mean in the whitened space. A
+    nearest-mean classifier there is LDA. The shrinkage, unless given, is
+    the one of :data:`SHRINKAGES` that names most training leaves right in a
+    5-fold cross-validation on them (the smallest among equals): little for
+    25 scans a species (Swedish: 0.01), much for 9 photos a species and 115
+    descriptors (uci_dev: 0.1 to 0.5), where a plain LDA falls to 85%.
+
+    Returns
+    -------
+    fitted : dict
+        ``whiten`` (D, D) and ``class_means`` (classes, D), as lists, and the ``shrinkage`` used.
+    """
+    import numpy as np
+
+    z = standardised(values, scaling)
+    labels = np.asarray(labels, np.int64)
+    if shrinkage is None:
+        fold = np.zeros(len(labels), np.int64)
+        for k in range(classes):  # each class dealt over the folds in turn: deterministic and stratified
+            members = np.flatnonzero(labels == k)
+            fold[members] = np.arange(len(members)) % 5
+        right = []
+        for candidate in SHRINKAGES:
+            hits = 0
+            for f in range(5):
+                training = fold != f
+                if training.all():
+                    continue
+                whiten, means = _discriminant(z[training], labels[training], classes, candidate)
+                hits += int((_nearest(whiten, means, z[~training]) == labels[~training]).sum())
+            right.append(hits)
+        shrinkage = SHRINKAGES[right.index(max(right))]
+    whiten, means = _discriminant(z, labels, classes, shrinkage)
+    return {"whiten": whiten.tolist(), "class_means": means.tolist(), "shrinkage": shrinkage}
 
 
 def _descriptor_branch(values: Any, scaling: dict[str, Any]) -> Any:
