@@ -24,6 +24,7 @@ The sets (``../shared/data/leaves``):
 * ``flavia``: grey, 32 species, a stratified 2/1 split (seed 0).
 
 Run:  python -m bench.leaf_species [--sets swedish,uci_dev,flavia] [--draws N] [--peers all|cheap]
+      python -m bench.leaf_species --cost     (the build's time with and without descriptors, 3 times each)
 ``cheap`` leaves out the three conv-nets (minutes each). Writes
 bench/results/leaf_species.json and prints a Markdown table (mean test
 accuracy over the draws, and seconds for build + train of the default).
@@ -165,13 +166,39 @@ def one_draw(name: str, found: list[tuple[Path, str]], split: list[str], draw: i
     return result
 
 
+def build_cost(repeats: int = 3) -> dict[str, Any]:
+    """Seconds of ``leafprep build --kind leaf --size 64`` with and without descriptors, alternating, in one run (2 workers)."""
+    from leafprep.build import build, parse_split
+    from leafprep.settings import BuildOptions
+
+    out: dict[str, Any] = {}
+    for name in ("uci_dev", "swedish"):
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeats):
+            for describes in (False, True):
+                target = WORK / f"cost-{name}-{describes}"
+                start = time.perf_counter()
+                build(SETS[name], target, BuildOptions(kind="leaf", size=64, split=parse_split("2/1"), descriptors=describes), overwrite=True)
+                times[describes].append(time.perf_counter() - start)
+        best = {key: min(values) for key, values in times.items()}
+        out[name] = {"without_seconds": best[False], "with_seconds": best[True], "ratio": best[True] / best[False]}
+        print(f"{name}: build without descriptors {best[False]:.1f} s, with {best[True]:.1f} s: {best[True] / best[False]:.2f}x", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="swedish,uci_dev,flavia")
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--peers", choices=("all", "cheap"), default="all")
+    parser.add_argument("--cost", action="store_true", help="only the build's time with and without descriptors")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.cost:
+        results["build_cost"] = build_cost()
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        return
     for name in args.sets.split(","):
         found = photos(SETS[name])
         runs = [one_draw(name, found, split, draw, args.peers) for draw, split in enumerate(draws(name, found, args.draws))]
@@ -185,10 +212,11 @@ def main() -> None:
         }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print("| set | " + " | ".join(name for name in results) + " |")
-    rows = sorted({row for data in results.values() for row in data["mean_accuracy"]}, key=lambda r: (not r.startswith("leafprep"), r))
+    sets = [name for name in results if name in SETS]
+    print("| set | " + " | ".join(sets) + " |")
+    rows = sorted({row for name in sets for row in results[name]["mean_accuracy"]}, key=lambda r: (not r.startswith("leafprep"), r))
     for row in rows:
-        cells = [f"{results[name]['mean_accuracy'][row]:.2%}" if row in results[name]["mean_accuracy"] else "—" for name in results]
+        cells = [f"{results[name]['mean_accuracy'][row]:.2%}" if row in results[name]["mean_accuracy"] else "—" for name in sets]
         print(f"| {row} | " + " | ".join(cells) + " |")
 
 
