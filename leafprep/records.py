@@ -273,13 +273,14 @@ def load(
             return bucket < share if held else bucket >= share
 
         dataset = dataset.filter(keep)
+    records = dataset
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if not repeat and not skip_damaged and not hold_out:
-        # The size is known from dataset_info.json: Keras then shows totals and does not warn
-        # that the input "ran out of data" at the end of an evaluation.
-        examples = int(meta["splits"][split]["examples"])
+    if not repeat and not skip_damaged:
+        # The size is known from dataset_info.json (a part held out: counted once, reading only each
+        # record's hash): Keras then shows totals and does not warn that the input "ran out of data".
+        examples = int(meta["splits"][split]["examples"]) if not hold_out else int(records.reduce(0, lambda n, _: n + 1))
         batches = examples // batch_size if drop_remainder else -(-examples // batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     count = 0
