@@ -40,8 +40,9 @@ class TrainingRecipe:
 #: Digits (and anything not a leaf): today's conv-net recipe.
 DIGIT_RECIPE = TrainingRecipe("convnet", 10, None, 3)
 #: Leaves with descriptors (``leafprep build --kind leaf``): the descriptor model, started at LDA, 60 epochs on all the
-#: training leaves (seconds; Flavia's 1,271 leaves gain from 20 to 60 epochs, the smaller sets neither gain nor lose). It names more species than the fused conv-net on every leaf set measured, and than scikit-learn's
-#: LDA, RBF-SVM and random forest on the same descriptors (docs/training.md, ``python -m bench.leaf_species``).
+#: training leaves (seconds; Flavia's 1,271 leaves gain from 20 to 60 epochs, the smaller sets neither gain nor lose).
+#: It names more species than the fused conv-net on every leaf set measured, and than scikit-learn's LDA, RBF-SVM
+#: and random forest on the same descriptors (docs/training.md, ``python -m bench.leaf_species``).
 #: No part is held out: its start is closed-form and its one choice (the shrinkage) is cross-validated, and holding
 #: out 15% cost a point on uci_dev.
 LEAF_RECIPE = TrainingRecipe("descriptors", 60, None, 60, 0.0)
