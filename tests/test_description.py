@@ -268,3 +268,19 @@ def test_descriptor_model_needs_a_leaf_dataset(tmp_path):
 
     with pytest.raises(ParameterError, match="build it with --kind leaf"):
         build_model("descriptors", (28, 28, 1), 10)
+
+
+def test_serve_answers_a_leaf_photo_with_the_default_descriptor_run(leaf_dataset, tmp_path):
+    pytest.importorskip("fastapi", reason="leafprep serve's extra is not installed (pip install 'leafprep[serve]')")
+    from leafprep.serve.answers import predict
+    from leafprep.serve.runs import load_runs
+    from trainers.train import train
+
+    out, _ = leaf_dataset
+    train(out, tmp_path / "leaves", verbose=0)
+    served = load_runs([tmp_path / "leaves"])["leaves"]
+    assert served.facts["descriptors"] and served.facts["attention"] is None and served.facts["learned"] is None
+    photo = LEAVES / "ovata" / "leaf-1.jpg"
+    answer = predict(served, photo.read_bytes(), photo.name, steps=True, max_pixels=10**8)
+    assert answer["label"] in served.labels and "describe" in answer["seconds"]
+    assert answer["learned"] is None and "attention" not in answer  # no picture of pixels it never read
