@@ -284,3 +284,23 @@ def test_serve_answers_a_leaf_photo_with_the_default_descriptor_run(leaf_dataset
     answer = predict(served, photo.read_bytes(), photo.name, steps=True, max_pixels=10**8)
     assert answer["label"] in served.labels and "describe" in answer["seconds"]
     assert answer["learned"] is None and "attention" not in answer  # no picture of pixels it never read
+
+
+def test_uniform_lbp_gives_scikit_images_codes():
+    from skimage.feature import local_binary_pattern
+
+    from leafprep.description import uniform_lbp
+
+    rng = np.random.default_rng(0)
+    images = [
+        (rng.random((120, 90)) * 255).astype(np.uint8),
+        (rng.random((60, 70)) * 4).astype(np.uint8) * 60,  # few grey levels: many ties between a pixel and its neighbours
+        np.repeat(np.arange(0, 255, 8, dtype=np.uint8)[None], 20, axis=0),
+    ]
+    for image in images:
+        ours = uniform_lbp(image)[1:-1, 1:-1]
+        theirs = local_binary_pattern(image, 8, 1, method="uniform")[1:-1, 1:-1]
+        assert ours.dtype == np.uint8 and ours.max() <= 9
+        # scikit-image adds each pixel's row to the offset before interpolating, so an exact tie may round
+        # the other way there: at most one pixel in a thousand, and only where neighbours equal the centre.
+        assert (ours == theirs).mean() >= 0.999
