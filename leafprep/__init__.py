@@ -8,6 +8,8 @@ never imports TensorFlow::
     mask = leafprep.segment("photo.jpg")             # bool, the photo's height and width
     for d in leafprep.normalize_all("sheet.jpg"):    # every digit, in reading order
         print(d.box, d.image.shape)
+    for leaf in leafprep.segment_all("scan.jpg"):    # every leaf of a scanner bed: box, mask, area
+        print(leaf.index, leaf.box, leaf.area)
     leaf = leafprep.describe("leaf.jpg")             # shape, margin, colour, texture: leaf["solidity"]
 """
 
@@ -27,13 +29,14 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .description import DESCRIPTOR_NAMES, Descriptors, describe, leaf_descriptors  # noqa: F401
+    from .description import DESCRIPTOR_NAMES, Descriptors, describe, describe_all, leaf_descriptors  # noqa: F401
     from .loading import DEFAULT_MAX_PIXELS, load_image  # noqa: F401
-    from .normalization import Digit, Steps, normalize, normalize_all, normalize_steps  # noqa: F401
-    from .segmentation import detect_kind, segment  # noqa: F401
+    from .normalization import Cutout, Digit, Steps, normalize, normalize_all, normalize_steps  # noqa: F401
+    from .segmentation import Found, detect_kind, segment, segment_all  # noqa: F401
 
 _LAZY = {
     "describe": "description",
+    "describe_all": "description",
     "leaf_descriptors": "description",
     "Descriptors": "description",
     "DESCRIPTOR_NAMES": "description",
@@ -42,10 +45,13 @@ _LAZY = {
     "normalize": "normalization",
     "normalize_all": "normalization",
     "normalize_steps": "normalization",
+    "Cutout": "normalization",
     "Digit": "normalization",
     "Steps": "normalization",
     "detect_kind": "segmentation",
     "segment": "segmentation",
+    "segment_all": "segmentation",
+    "Found": "segmentation",
 }
 
 __all__ = [

@@ -74,6 +74,7 @@ __all__ = [
     "SHAPE_SIDE",
     "Descriptors",
     "describe",
+    "describe_all",
     "describe_normalised",
     "leaf_descriptors",
     "uniform_lbp",
@@ -415,6 +416,7 @@ def leaf_descriptors(
     scale: float | tuple[float, float] = 1.0,
     px_per_mm: float | None = None,
     detail: np.ndarray | None = None,
+    area: float | None = None,
     source: str = "<array>",
 ) -> Descriptors:
     """Measure a leaf whose mask is known.
@@ -437,6 +439,11 @@ def leaf_descriptors(
         ``photo`` was shrunk from): colour and texture are measured on it,
         with the mask enlarged to it. The outline is always measured on
         ``mask``.
+    area : float, optional
+        The leaf's area in pixels of ``mask``, where already measured; by
+        default :func:`leafprep.segmentation.soft_area` measures it from the
+        colours along the outline (to a fraction of a pixel, so that a scan
+        of known resolution gives square millimetres within 1%).
     source : str, optional
         The input, for messages.
 
@@ -463,7 +470,11 @@ def leaf_descriptors(
     (_, _), (rw, rh), _ = cv2.minAreaRect(contour)
     length, width = max(rw, rh, 1.0), max(min(rw, rh), 1.0)
     perimeter = cv2.arcLength(contour, True)
-    size_px = [pixels * sy * sx, length * linear, width * linear, perimeter * linear]
+    if area is None:
+        from .segmentation import soft_area
+
+        area = soft_area(photo, mask) if photo.shape[:2] == mask.shape else float(pixels)
+    size_px = [area * sy * sx, length * linear, width * linear, perimeter * linear]
     size_mm = [v / px_per_mm**2 if k == 0 else v / px_per_mm for k, v in enumerate(size_px)] if px_per_mm else [math.nan] * 4
 
     big_mask = _rescaled_mask(mask, length, SHAPE_SIDE)
@@ -543,7 +554,64 @@ def describe(
     from .segmentation import analyse_leaf
 
     leaf = analyse_leaf(source, max_pixels=max_pixels, work_side=work_side, fill_holes=fill_holes, petiole=petiole)
-    return leaf_descriptors(leaf.photo, leaf.mask, scale=leaf.scale, px_per_mm=px_per_mm, source=_name(source))
+    return leaf_descriptors(leaf.photo, leaf.mask, scale=leaf.scale, px_per_mm=px_per_mm or leaf.px_per_mm, source=_name(source))
+
+
+def describe_all(
+    source: ImageSource,
+    *,
+    px_per_mm: float | None = None,
+    fill_holes: bool = False,
+    petiole: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[tuple[tuple[int, int, int, int], Descriptors]]:
+    """Find every leaf of a photo (:func:`leafprep.segment_all`) and measure each (:func:`leaf_descriptors`).
+
+    Parameters
+    ----------
+    source : path, bytes, file object or ndarray
+        Anything :func:`leafprep.load_image` accepts.
+    px_per_mm : float, optional
+        Pixels of the full photo per millimetre, for the sizes in millimetres
+        (default: the file's own resolution where it gives one, as scans do).
+    fill_holes, petiole, max_pixels
+        As for :func:`leafprep.segment_all`.
+
+    Returns
+    -------
+    leaves : list of (box, Descriptors)
+        In reading order; ``box`` is ``(x, y, width, height)`` in the upright photo.
+
+    Raises
+    ------
+    ImageLoadError
+        The source cannot be read.
+    NothingFoundError
+        No leaf stands out from the background, or one is too small to describe.
+
+    Warns
+    -----
+    LeafprepWarning
+        As :func:`leafprep.segment_all` does.
+    """
+    from .segmentation import analyse_leaves
+
+    found = analyse_leaves(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
+    sy, sx = found.scale
+    measured = []
+    for index, leaf in enumerate(found.leaves):
+        x, y, w, h = leaf.box
+        descriptors = leaf_descriptors(
+            found.photo,
+            leaf.full_mask(found.photo.shape[:2]),
+            scale=found.scale,
+            px_per_mm=px_per_mm or found.px_per_mm,
+            detail=found.decoded,
+            area=leaf.area,
+            source=f"{found.name} leaf {index:02d}",
+        )
+        measured.append(((int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))), descriptors))
+    return measured
 
 
 def _name(source: ImageSource) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = [
+    "reading_order",
     "bounding_box",
     "crop_to_content",
     "fit_to_box",
@@ -268,3 +269,37 @@ def rotate(image: np.ndarray, angle: float) -> np.ndarray:
     matrix[0, 2] += (new_w - width) / 2.0
     matrix[1, 2] += (new_h - height) / 2.0
     return cv2.warpAffine(image.astype(np.float32), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """The order in which a person reads objects laid out on a page: rows top to bottom, each left to right.
+
+    An object joins the current row when its vertical centre falls within the
+    row's extent; otherwise it starts a new row.
+
+    Parameters
+    ----------
+    boxes : list of (x, y, width, height)
+
+    Returns
+    -------
+    order : list of int
+        Indexes into ``boxes``.
+
+    Examples
+    --------
+    >>> reading_order([(50, 0, 10, 10), (0, 2, 10, 10), (0, 40, 10, 10)])
+    [1, 0, 2]
+    """
+    rows: list[list[int]] = []
+    extent: list[tuple[float, float]] = []
+    for i in sorted(range(len(boxes)), key=lambda k: boxes[k][1] + boxes[k][3] / 2.0):
+        _, y, _, h = boxes[i]
+        centre = y + h / 2.0
+        if rows and extent[-1][0] <= centre <= extent[-1][1]:
+            rows[-1].append(i)
+            extent[-1] = (min(extent[-1][0], y), max(extent[-1][1], y + h))
+            continue
+        rows.append([i])
+        extent.append((y, y + h))
+    return [i for row in rows for i in sorted(row, key=lambda k: boxes[k][0])]

@@ -16,16 +16,17 @@ import re
 import struct
 import warnings
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError, ImageTooLargeError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "load_image", "describe_source"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MIN_TRUSTED_DPI", "ImageSource", "load_image", "describe_source", "file_px_per_mm"]
 
 #: Default limit on the pixels an image may declare: 150 megapixels, above every
 #: phone camera of 2026 but far below a decompression bomb.
@@ -50,6 +51,37 @@ class _Loaded:
     rgb: np.ndarray  # (H, W, 3) uint8, upright, possibly reduced
     full_shape: tuple[int, int]  # (height, width) of the upright image at full size
     name: str
+    px_per_mm: float | None = None  # the file's own resolution (a scan's), full-size pixels per millimetre
+
+
+#: A file's resolution counts from this many dots per inch: cameras and screens write 72 or 96 whatever they show.
+MIN_TRUSTED_DPI = 100.0
+
+
+def file_px_per_mm(info: Mapping[Any, Any]) -> float | None:
+    """Pixels per millimetre from an image file's own resolution (Pillow's ``info["dpi"]``: JFIF, EXIF, TIFF, PNG).
+
+    None where the file gives none, or under :data:`MIN_TRUSTED_DPI` (the
+    72 or 96 dpi that cameras and screens write by default says nothing of
+    the real size).
+
+    Examples
+    --------
+    >>> file_px_per_mm({"dpi": (600, 600)})
+    23.62204724409449
+    >>> file_px_per_mm({"dpi": (72, 72)}) is None
+    True
+    """
+    dpi = info.get("dpi")
+    if dpi is None:
+        return None
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    if not (x >= MIN_TRUSTED_DPI and y >= MIN_TRUSTED_DPI) or not (np.isfinite(x) and np.isfinite(y)):
+        return None
+    return float(np.sqrt(x * y)) / 25.4
 
 
 def describe_source(source: object) -> str:
@@ -224,7 +256,7 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             reduction = 1 if min_side is None else max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
             decoded = _decode_jpeg(data, reduction)
             if decoded is not None:
-                return _Loaded(decoded, full, name)
+                return _Loaded(decoded, full, name, file_px_per_mm(image.info))
         try:
             image.load()
             if orientation in (2, 3, 4, 5, 6, 7, 8):
@@ -234,7 +266,7 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
             raise ImageTooLargeError(name, str(exc)) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
-    return _Loaded(rgb, full, name)
+    return _Loaded(rgb, full, name, file_px_per_mm(image.info))
 
 
 def _png_damage(data: bytes) -> str | None:

@@ -36,6 +36,7 @@ from .geometry import (
     crop_to_content,
     fit_to_box,
     main_axis_angle,
+    reading_order,
     render_strokes,
     rotate,
     stroke_width,
@@ -52,13 +53,15 @@ from .segmentation import (
     DigitRegion,
     analyse_digits,
     analyse_leaf,
+    analyse_leaves,
     cut_petiole,
     detect_kind,
+    sheet_digits,
     validate_kind,
     working_image,
 )
 
-__all__ = ["Digit", "Steps", "MODES", "STROKE_RANGE", "detect_kind", "normalize", "normalize_all", "normalize_steps"]
+__all__ = ["Cutout", "Digit", "Steps", "MODES", "STROKE_RANGE", "detect_kind", "normalize", "normalize_all", "normalize_steps"]
 
 #: Stroke widths MNIST digits have, as a fraction of the digit's longer side
 #: (10th and 90th percentile over MNIST test digits, measured at half intensity).
@@ -69,19 +72,27 @@ MODES = ("silhouette", "gray", "rgb")
 
 
 @dataclass(frozen=True)
-class Digit:
-    """One normalised digit of a sheet.
+class Cutout:
+    """One normalised object of a photo that holds several: a digit of a sheet, a leaf of a scanner bed.
 
     Attributes
     ----------
-    image : (size, size) ndarray of float32
-        The normalised digit, in [0, 1], ink bright on black.
+    image : (size, size) or (size, size, 3) ndarray of float32
+        The normalised object, in [0, 1], bright on black.
     box : tuple of int
-        ``(x, y, width, height)`` of the digit in the upright photo, in pixels.
+        ``(x, y, width, height)`` of the object in the upright photo, in pixels.
+    notes : tuple of str
+        What leafprep warned of this object (cut by the border, split from a
+        touching leaf, a doubtful mask).
     """
 
     image: np.ndarray
     box: tuple[int, int, int, int]
+    notes: tuple[str, ...] = ()
+
+
+#: The name :func:`normalize_all` gave its results when it read digits only.
+Digit = Cutout
 
 
 @dataclass(frozen=True)
@@ -408,27 +419,7 @@ def normalize(
 
 def _reading_order(regions: list[DigitRegion]) -> list[DigitRegion]:
     """Rows top to bottom (a region joins a row it overlaps vertically), then left to right."""
-    rows: list[list[DigitRegion]] = []
-    for region in sorted(regions, key=lambda r: r.box[1] + r.box[3] / 2.0):
-        _, y, _, h = region.box
-        center = y + h / 2.0
-        if rows:
-            last = rows[-1]
-            top = min(r.box[1] for r in last)
-            bottom = max(r.box[1] + r.box[3] for r in last)
-            if top <= center <= bottom:
-                last.append(region)
-                continue
-        rows.append([region])
-    return [region for row in rows for region in sorted(row, key=lambda r: r.box[0])]
-
-
-def _sheet_digits(regions: list[DigitRegion]) -> list[DigitRegion]:
-    """Keep the regions of a sheet that are digits: of a digit's height and ink."""
-    inner = [r for r in regions if not r.touches_border] or regions
-    tallest = max(r.box[3] for r in inner)
-    strongest = max(r.score for r in inner)
-    return [r for r in inner if r.box[3] >= 0.35 * tallest and r.score >= 0.05 * strongest]
+    return [regions[i] for i in reading_order([region.box for region in regions])]
 
 
 def normalize_all(
@@ -436,38 +427,60 @@ def normalize_all(
     kind: str = "digit",
     size: int = 28,
     *,
+    mode: str | None = None,
     margin: float | None = None,
     deskew: bool = False,
+    orient: bool = False,
+    fill_holes: bool = False,
+    petiole: bool = True,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[Digit]:
-    """Find and normalise every digit on a sheet, in reading order.
+) -> list[Cutout]:
+    """Find and normalise every object of a photo, in reading order: the digits of a sheet, the leaves of a scanner bed.
 
     Parameters
     ----------
-    source, size, margin, deskew, max_pixels
+    source, size, mode, margin, deskew, orient, fill_holes, petiole, max_pixels
         As for :func:`normalize`.
-    kind : {"digit"}, optional
-        Only digits come in sheets.
+    kind : {"digit", "leaf"}, optional
+        Leaves are found as :func:`leafprep.segment_all` finds them (what is
+        not a leaf is left out, touching leaves are split).
 
     Returns
     -------
-    digits : list of Digit
-        Rows top to bottom, each left to right; each with its normalised image
-        and its box in the upright photo.
+    objects : list of Cutout
+        Rows top to bottom, each left to right; each with its normalised image,
+        its box in the upright photo and its notes.
 
     Raises
     ------
     ImageLoadError, NothingFoundError, ParameterError
         As for :func:`normalize`.
+
+    Warns
+    -----
+    LeafprepWarning
+        Leaves: what was left out, and each leaf's notes, numbered.
     """
-    validate_kind(kind, ("digit",))
-    _, margin = _check(kind, size, None, margin)
-    found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
-    scale_y, scale_x = found.scale
+    validate_kind(kind, ("digit", "leaf"))
+    mode, margin = _check(kind, size, mode, margin)
+    if kind == "leaf":
+        found = analyse_leaves(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
+        leaves = []
+        for leaf in found.leaves:
+            x, y, w, h = leaf.box
+            image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, size, mode, margin, orient)
+            leaves.append(Cutout(image, _full_box(leaf.box, found.scale), tuple(leaf.notes)))
+        return leaves
+    sheet = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     digits = []
-    for region in _reading_order(_sheet_digits(found.regions)):
-        image, _ = _digit_image(found.ink, region, found.threshold, size, deskew, margin, even=not found.crop)
-        x, y, w, h = region.box
-        box = (int(round(x * scale_x)), int(round(y * scale_y)), int(round(w * scale_x)), int(round(h * scale_y)))
-        digits.append(Digit(image, box))
+    for region in _reading_order(sheet_digits(sheet.regions)):
+        image, _ = _digit_image(sheet.ink, region, sheet.threshold, size, deskew, margin, even=not sheet.crop)
+        digits.append(Cutout(image, _full_box(region.box, sheet.scale)))
     return digits
+
+
+def _full_box(box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[int, int, int, int]:
+    """A working-size box in full-size pixels."""
+    x, y, w, h = box
+    scale_y, scale_x = scale
+    return int(round(x * scale_x)), int(round(y * scale_y)), int(round(w * scale_x)), int(round(h * scale_y))

@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["LEAF_SPECIES", "ink_on_paper", "leaf_photo", "random_photo", "sheet_photo"]
+__all__ = ["LEAF_SPECIES", "ink_on_paper", "leaf_bed", "leaf_photo", "random_photo", "sheet_photo"]
 
 _PAPERS = {
     "white": (238, 238, 235),
@@ -298,3 +298,91 @@ def leaf_photo(species: str, rng: np.random.Generator, *, side: int = 420, backg
     photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mask
+
+
+def leaf_bed(
+    rng: np.random.Generator,
+    *,
+    leaves: int = 6,
+    side: int = 1200,
+    background: str = "scanner",
+    species: str | None = None,
+    touching: bool = False,
+    square: bool = True,
+    strip: bool = True,
+    dust: int = 40,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A procedural photo of several leaves laid out on a scanner bed or a card, and each leaf's exact mask.
+
+    Leaves from :func:`leaf_photo` are laid out in a grid (jittered, turned),
+    with what people put beside them: a black reference square, a strip of
+    colour chips, and dust.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    leaves : int, optional
+        How many leaves.
+    side : int, optional
+        Long side of the photo (landscape, 4:3).
+    background : {"scanner", "blue"}, optional
+        A white scanner bed or a blue card.
+    species : str, optional
+        One of :data:`LEAF_SPECIES` for every leaf (default: random per leaf).
+    touching : bool, optional
+        Push the first two leaves together until they touch.
+    square, strip : bool, optional
+        Add a reference square, a strip of six colour chips.
+    dust : int, optional
+        Dark specks of 1 to 3 pixels.
+
+    Returns
+    -------
+    photo : (H, W, 3) ndarray of uint8
+    masks : list of (H, W) ndarray of bool
+        One per leaf, in the order they were laid (rows top to bottom, each left to right).
+    """
+    height, width = round(side * 0.75), side
+    base = (246.0, 246.0, 244.0) if background == "scanner" else (80.0, 110.0, 190.0)
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = base
+    columns = int(np.ceil(np.sqrt(leaves * 4 / 3)))
+    rows = int(np.ceil(leaves / columns))
+    cell_w, cell_h = (width - 0.16 * width) / columns, (height - 0.12 * height) / rows
+    masks: list[np.ndarray] = []
+    for k in range(leaves):
+        name = species or str(rng.choice(sorted(LEAF_SPECIES)))
+        cell = int(min(cell_w, cell_h) * 0.95)
+        photo, mask = leaf_photo(name, rng, side=cell, background="scanner")
+        ys, xs = np.nonzero(mask)
+        photo, mask = photo[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        h, w = mask.shape
+        row, column = divmod(k, columns)
+        x = int(0.02 * width + column * cell_w + (cell_w - w) / 2 + rng.uniform(-0.05, 0.05) * cell_w)
+        y = int(0.10 * height + row * cell_h + (cell_h - h) / 2 + rng.uniform(-0.05, 0.05) * cell_h)
+        if touching and k == 1:  # slide left until it overlaps the first leaf a little
+            for shift in range(0, x, 2):
+                moved = np.zeros((height, width), bool)
+                moved[y : y + h, x - shift : x - shift + w] = mask
+                if (masks[0] & moved).sum() > 0.002 * mask.sum():
+                    x -= shift
+                    break
+        x, y = int(np.clip(x, 1, width - w - 1)), int(np.clip(y, 1, height - h - 1))
+        full = np.zeros((height, width), bool)
+        full[y : y + h, x : x + w] = mask
+        for earlier in masks:
+            earlier &= ~full
+        image[full] = photo[mask]
+        masks.append(full)
+    chip = max(8, round(0.035 * height))
+    if square:  # a black reference square, bottom right
+        image[height - 3 * chip : height - 2 * chip, width - 3 * chip : width - 2 * chip] = (15, 15, 15)
+    if strip:  # six colour chips in a row, along the top
+        for i, colour in enumerate([(200, 40, 40), (40, 160, 60), (40, 60, 190), (230, 200, 40), (120, 120, 120), (30, 30, 30)]):
+            image[chip // 2 : chip // 2 + chip, width - (8 - i) * chip - i * 2 : width - (7 - i) * chip - i * 2] = colour
+    for _ in range(dust):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(image, centre, int(rng.integers(1, 3)), (70, 70, 70), -1)
+    image += rng.normal(0, 2.0, image.shape).astype(np.float32)
+    photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return photo, masks

@@ -1,17 +1,21 @@
 """Segmentation: the mask of the object (a digit's ink, a leaf) in a photo.
 
-:func:`segment` is the entry point; :mod:`.digits` and :mod:`.leaves` hold the
-two recipes.
+:func:`segment` (one object a photo) and :func:`segment_all` (every digit of a
+sheet, every leaf of a scanner bed) are the entry points; :mod:`.digits`,
+:mod:`.leaves` and :mod:`.multiple` hold the recipes.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from ..errors import NothingFoundError
-from ..geometry import bounding_box
-from ..loading import DEFAULT_MAX_PIXELS, ImageSource, _load
+from ..errors import LeafprepWarning, NothingFoundError
+from ..geometry import bounding_box, reading_order
+from ..loading import DEFAULT_MAX_PIXELS, ImageSource, _load, describe_source
 from .common import KINDS, WORK_SIDE, validate_kind, working_image
 from .digits import (
     DigitAnalysis,
@@ -22,6 +26,7 @@ from .digits import (
     ink_map,
     ink_mask,
     ink_threshold,
+    sheet_digits,
 )
 from .leaves import (
     DETAIL_SIDE,
@@ -36,7 +41,9 @@ from .leaves import (
     mask_doubts,
     refine_edges,
     shadow_distance,
+    spread_doubt,
 )
+from .multiple import LeafObject, LeavesAnalysis, analyse_leaves, leaf_masks, leaf_notes, soft_area, split_touching
 
 __all__ = [
     "DETAIL_SIDE",
@@ -44,9 +51,13 @@ __all__ = [
     "WORK_SIDE",
     "DigitAnalysis",
     "DigitRegion",
+    "Found",
     "LeafAnalysis",
+    "LeafObject",
+    "LeavesAnalysis",
     "analyse_digits",
     "analyse_leaf",
+    "analyse_leaves",
     "background_distance",
     "cut_petiole",
     "detect_kind",
@@ -57,11 +68,18 @@ __all__ = [
     "ink_mask",
     "ink_threshold",
     "leaf_mask",
+    "leaf_masks",
+    "leaf_notes",
     "light_field",
     "mask_doubts",
     "refine_edges",
     "segment",
+    "segment_all",
     "shadow_distance",
+    "sheet_digits",
+    "soft_area",
+    "split_touching",
+    "spread_doubt",
     "validate_kind",
     "working_image",
 ]
@@ -158,3 +176,120 @@ def segment(
     if mask.shape == (height, width):
         return mask.copy()
     return cv2.resize(mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR) > 127
+
+
+@dataclass(frozen=True)
+class Found:
+    """One object of a photo that holds several: a digit of a sheet, a leaf of a scanner bed.
+
+    Attributes
+    ----------
+    index : int
+        Its place in reading order (rows top to bottom, each left to right), from 0.
+    box : tuple of int
+        ``(x, y, width, height)`` in pixels of the upright photo at full size.
+    mask : (height, width) ndarray of bool
+        The object within ``box``, at full size.
+    area : float
+        In full-size pixels; for a leaf to a fraction of a pixel
+        (:func:`~leafprep.segmentation.multiple.soft_area`).
+    notes : tuple of str
+        What the user should know of this object (cut by the border, split from
+        a touching leaf, a doubtful mask: these start with ``"doubtful mask: "``).
+    """
+
+    index: int
+    box: tuple[int, int, int, int]
+    mask: np.ndarray
+    area: float
+    notes: tuple[str, ...] = ()
+
+    def area_mm2(self, px_per_mm: float) -> float:
+        """The area in square millimetres, for a photo of ``px_per_mm`` full-size pixels per millimetre."""
+        return self.area / px_per_mm**2
+
+
+def _to_full(mask: np.ndarray, box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A working-size crop (``mask`` at ``box``) as a full-size box and crop."""
+    x, y, w, h = box
+    sy, sx = scale
+    x0, y0 = int(round(x * sx)), int(round(y * sy))
+    x1, y1 = max(x0 + 1, int(round((x + w) * sx))), max(y0 + 1, int(round((y + h) * sy)))
+    if (x1 - x0, y1 - y0) == (w, h):
+        return (x0, y0, w, h), mask.copy()
+    resized = cv2.resize(mask.astype(np.uint8) * 255, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > 127
+    return (x0, y0, x1 - x0, y1 - y0), resized
+
+
+def segment_all(
+    source: ImageSource,
+    kind: str = "leaf",
+    *,
+    fill_holes: bool = False,
+    petiole: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Found]:
+    """Every object of a photo, separately, in reading order: the leaves of a scanner bed, the digits of a sheet.
+
+    Parameters
+    ----------
+    source : path, bytes, file object or ndarray
+        Anything :func:`leafprep.load_image` accepts.
+    kind : {"leaf", "digit"}, optional
+        What to look for. Leaves: reference squares, colour chips, labels,
+        specks and fragments far smaller than the leaves are left out (and
+        said so in a warning); touching leaves are split at a narrow neck
+        (:mod:`leafprep.segmentation.multiple`).
+    fill_holes, petiole : bool, optional
+        Leaves only, as for :func:`segment`.
+    max_pixels : int, optional
+        Pixel limit passed to the loader.
+
+    Returns
+    -------
+    objects : list of Found
+        In reading order, each with its box, mask (within the box) and notes.
+
+    Raises
+    ------
+    ImageLoadError
+        The source cannot be read.
+    NothingFoundError
+        No leaf (or digit) stands out from the background.
+
+    Warns
+    -----
+    LeafprepWarning
+        What was left out (one warning), and each object's notes, numbered
+        ("leaf 03: the leaf touches the image border ...").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[:300, :400]
+    >>> bed = np.full((300, 400, 3), 240, np.uint8)
+    >>> bed[((yy - 100) / 50) ** 2 + ((xx - 70) / 30) ** 2 < 1] = (40, 110, 30)    # two oval "leaves"
+    >>> bed[((yy - 150) / 70) ** 2 + ((xx - 290) / 40) ** 2 < 1] = (40, 110, 30)
+    >>> [found.box for found in segment_all(bed)]
+    [(41, 51, 59, 99), (251, 81, 79, 139)]
+    """
+    validate_kind(kind, KINDS)
+    if kind == "leaf":
+        analysis = analyse_leaves(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
+        found = []
+        for index, leaf in enumerate(analysis.leaves):
+            box, mask = _to_full(leaf.mask, leaf.box, analysis.scale)
+            found.append(Found(index, box, mask, leaf.area * analysis.scale[0] * analysis.scale[1], tuple(leaf.notes)))
+        return found
+    digits = analyse_digits(source, max_pixels=max_pixels, min_side=WORK_SIDE // 2)
+    chosen = sheet_digits(digits.regions)
+    regions = [chosen[i] for i in reading_order([region.box for region in chosen])]
+    found = []
+    for index, region in enumerate(regions):
+        x, y, w, h = region.box
+        box, mask = _to_full(region.mask[y : y + h, x : x + w], region.box, digits.scale)
+        notes = ("the digit touches the image border",) if region.touches_border else ()
+        for note in notes:
+            warnings.warn(LeafprepWarning(describe_source(source), f"digit {index:02d}: {note}"), stacklevel=2)
+        found.append(Found(index, box, mask, float(mask.sum()), notes))
+    return found

@@ -32,7 +32,7 @@ from ..errors import NothingFoundError, ParameterError
 from ..loading import ImageSource, _load
 from .common import odd, sample_values, working_image
 
-__all__ = ["ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "detect_polarity", "DigitRegion", "DigitAnalysis"]
+__all__ = ["ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "detect_polarity", "sheet_digits", "DigitRegion", "DigitAnalysis"]
 
 # Marks with less contrast than this are never ink.
 MIN_CONTRAST = 0.12
@@ -444,3 +444,11 @@ def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> Di
         )
     scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
     return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale, crop)
+
+
+def sheet_digits(regions: list[DigitRegion]) -> list[DigitRegion]:
+    """The regions of a sheet that are digits: of a digit's height and ink (not borders, dots, smudges)."""
+    inner = [r for r in regions if not r.touches_border] or regions
+    tallest = max(r.box[3] for r in inner)
+    strongest = max(r.score for r in inner)
+    return [r for r in inner if r.box[3] >= 0.35 * tallest and r.score >= 0.05 * strongest]

@@ -57,6 +57,7 @@ __all__ = [
     "otsu_threshold",
     "refine_edges",
     "shadow_distance",
+    "spread_doubt",
 ]
 
 #: Distance (RGB units) below which a pixel is always background.
@@ -115,6 +116,8 @@ class LeafAnalysis:
         ``(y, x)`` factors from working to full-size pixels.
     notes : list of str
         Warnings for the user: leaf cut by the border, several leaves.
+    px_per_mm : float or None
+        The photo's own resolution (full-size pixels per millimetre), where its file gives one.
     """
 
     photo: np.ndarray
@@ -123,6 +126,7 @@ class LeafAnalysis:
     mask: np.ndarray
     scale: tuple[float, float]
     notes: list[str] = field(default_factory=list)
+    px_per_mm: float | None = None
 
 
 def background_colours(rgb: np.ndarray, *, ring: float = 0.03, share: float = 0.01) -> np.ndarray:
@@ -547,9 +551,17 @@ def mask_doubts(mask: np.ndarray, spread: float) -> list[str]:
     share = float(mask.mean())
     if share > 0.8 or share < 0.005:
         doubts.append(f"it covers {share:.1%} of the frame")
-    if spread > UNSURE_SHARE:
-        doubts.append(f"the leaf barely stands out from its surroundings (its outline could be anywhere in a band of {spread:.1%} of its area)")
+    unsure = spread_doubt(spread)
+    if unsure:
+        doubts.append(unsure)
     return doubts
+
+
+def spread_doubt(spread: float) -> str | None:
+    """The doubt :func:`mask_doubts` raises for an :func:`edge_spread` over ``UNSURE_SHARE`` (None below it)."""
+    if spread <= UNSURE_SHARE:
+        return None
+    return f"the leaf barely stands out from its surroundings (its outline could be anywhere in a band of {spread:.1%} of its area)"
 
 
 def _is_rectangle(stats_area: int, contour: np.ndarray) -> bool:
@@ -602,29 +614,9 @@ def leaf_mask(
         Nothing stands out from the background.
     """
     height, width = rgb.shape[:2]
-    colours = background_colours(rgb)
-    neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
-    small, ring = _shrunk(rgb, None, 64)
-    fast = neutral and _plainly_even(small, ring)
-    if not fast:
-        log_light = _fit_log_light(small, ring, 2)
-        fast = neutral and _largest_range(log_light) < EVEN_LIGHT
-    if fast:  # scans, evenly lit paper
-        distance = background_distance(rgb, colours)
-        objects, threshold = _objects(distance)
-        flat, refined = rgb, False
-    else:
-        flat = flatten_light(rgb, cv2.resize(np.exp(log_light), (width, height), interpolation=cv2.INTER_LINEAR))
-        distance = shadow_distance(flat, background_colours(flat))
-        objects, threshold = _objects(distance)
-        # Fit the light again to everything that is background, not just the ring.
-        grow = max(3, round(0.02 * max(height, width)))
-        background = ~cv2.dilate(objects, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)).astype(bool)
-        if background.mean() > 0.05:
-            flat = flatten_light(rgb, light_field(rgb, background, degree=3 if background.mean() > 0.3 else 2))
-            distance = shadow_distance(flat, background_colours(flat))
-            objects, threshold = _objects(distance)
-        refined = True
+    scene = _scene(rgb)
+    objects, distance, flat, refined, neutral = scene.objects, scene.distance, scene.flat, scene.refined, scene.neutral
+    threshold = scene.threshold
     count, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=8)
     min_area = 0.002 * height * width
     candidates = []
@@ -675,6 +667,47 @@ def leaf_mask(
         notes.append(f"{others + 1} leaves found: the largest is used")
     notes += [DOUBT + doubt for doubt in mask_doubts(mask, spread)]
     return mask, objects.astype(bool), distance, notes
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """Everything that stands out from the background of a working image, before any object is chosen."""
+
+    objects: np.ndarray  # uint8 0/1
+    distance: np.ndarray  # float32, RGB-like units
+    flat: np.ndarray  # the photo with its light evened out (the photo itself on the fast path)
+    refined: bool  # False on the fast path (scans): edges are not placed again
+    neutral: bool  # a neutral (grey, white) background
+    threshold: float
+
+
+def _scene(rgb: np.ndarray) -> _Scene:
+    """The first steps of :func:`leaf_mask` (1 to 4 of the module's recipe), shared with :func:`leaf_masks`."""
+    height, width = rgb.shape[:2]
+    colours = background_colours(rgb)
+    neutral = bool((np.ptp(colours, axis=1) < NEUTRAL_SPREAD).all())
+    small, ring = _shrunk(rgb, None, 64)
+    fast = neutral and _plainly_even(small, ring)
+    if not fast:
+        log_light = _fit_log_light(small, ring, 2)
+        fast = neutral and _largest_range(log_light) < EVEN_LIGHT
+    if fast:  # scans, evenly lit paper
+        distance = background_distance(rgb, colours)
+        objects, threshold = _objects(distance)
+        flat, refined = rgb, False
+    else:
+        flat = flatten_light(rgb, cv2.resize(np.exp(log_light), (width, height), interpolation=cv2.INTER_LINEAR))
+        distance = shadow_distance(flat, background_colours(flat))
+        objects, threshold = _objects(distance)
+        # Fit the light again to everything that is background, not just the ring.
+        grow = max(3, round(0.02 * max(height, width)))
+        background = ~cv2.dilate(objects, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)).astype(bool)
+        if background.mean() > 0.05:
+            flat = flatten_light(rgb, light_field(rgb, background, degree=3 if background.mean() > 0.3 else 2))
+            distance = shadow_distance(flat, background_colours(flat))
+            objects, threshold = _objects(distance)
+        refined = True
+    return _Scene(objects, distance, flat, refined, neutral, threshold)
 
 
 def _objects(distance: np.ndarray) -> tuple[np.ndarray, float]:
@@ -820,4 +853,4 @@ def analyse_leaf(
         for note in notes:
             warnings.warn(LeafprepWarning(loaded.name, note), stacklevel=3)
     scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
-    return LeafAnalysis(work, distance, objects, mask, scale, notes)
+    return LeafAnalysis(work, distance, objects, mask, scale, notes, loaded.px_per_mm)

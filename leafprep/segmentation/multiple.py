@@ -1,0 +1,421 @@
+"""Every leaf of a photo: scanner beds, sheets and boards with several leaves.
+
+:func:`leaf_masks` shares the first steps of :func:`~.leaves.leaf_mask` (the
+background, the light, the distance, what stands out) and then, instead of
+choosing one object, keeps every object that is a leaf:
+
+1. Reference squares, colour chips and labels (near-perfect rectangles) are
+   left out, and so are specks and fragments far smaller than the leaves: under
+   :data:`FRAGMENT_SHARE` of the typical leaf (the median of the objects of at
+   least a tenth of the largest one's area, their lower median) or under :data:`MIN_LEAF_SHARE` of
+   the frame. What was left out is counted, by reason.
+2. Touching leaves are split where a narrow neck joins them
+   (:func:`split_touching`); an object much larger than the typical leaf that
+   has no such neck (at least :data:`OVERSIZED` times its area, among three
+   or more leaves) is kept whole and flagged.
+3. Edges are placed as for one leaf (:func:`~.leaves.refine_edges`, once for
+   all the leaves), holes filled, petioles cut if asked, and each leaf's
+   doubts are its own (cut by the border, doubtful mask).
+4. The leaves come in reading order: rows top to bottom, each left to right.
+
+:func:`soft_area` measures a leaf's area to a fraction of a pixel from the
+colours along its outline, so that real sizes hold on a scan of known
+resolution.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import DOUBT, LeafprepWarning, NothingFoundError
+from ..geometry import reading_order
+from ..loading import ImageSource, _load
+from .common import working_image
+from .leaves import (
+    DETAIL_SIDE,
+    EDGE_LEVEL,
+    SPREAD_BAND,
+    _edge_position,
+    _fill_holes,
+    _is_rectangle,
+    _largest_contour,
+    _largest_part,
+    _scene,
+    cut_petiole,
+    spread_doubt,
+)
+
+__all__ = [
+    "FRAGMENT_SHARE",
+    "MANY_WORK_SIDE",
+    "MIN_LEAF_SHARE",
+    "LeafObject",
+    "LeavesAnalysis",
+    "analyse_leaves",
+    "leaf_masks",
+    "soft_area",
+    "split_touching",
+]
+
+#: Long side of the working image when every leaf is wanted (each leaf is a part of the frame).
+MANY_WORK_SIDE = 2048
+#: An object under this share of the typical leaf's area is a fragment (dust, a torn-off piece).
+FRAGMENT_SHARE = 0.2
+#: An object under this share of the frame is a speck, whatever the leaves' size.
+MIN_LEAF_SHARE = 0.0003
+#: A neck is narrow when its width is at most this share of the narrower part's greatest width.
+NECK_SHARE = 0.5
+#: A part split off at a neck must hold this share of the typical leaf's area (a lobe or a petiole does not).
+PART_SHARE = 0.3
+#: Only an object this many times the typical leaf's area is split (a compound leaf's rachis is a narrow neck too).
+SPLIT_FROM = 1.5
+#: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
+OVERSIZED = 1.8
+
+# Why an object is left out: (one, several).
+_RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
+_SPECK = ("speck", "specks")
+_FRAGMENT = ("fragment far smaller than the leaves", "fragments far smaller than the leaves")
+
+
+@dataclass(frozen=True)
+class LeafObject:
+    """One leaf of a working image.
+
+    Attributes
+    ----------
+    mask : (h, w) ndarray of bool
+        The leaf within ``box``.
+    box : tuple of int
+        ``(x, y, width, height)`` in working pixels.
+    area : float
+        Area in working pixels, to a fraction of a pixel (:func:`soft_area`).
+    notes : list of str
+        What the user should know of this leaf (cut by the border, possibly
+        several touching leaves, doubts starting with :data:`~leafprep.errors.DOUBT`).
+    """
+
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    area: float
+    notes: list[str] = field(default_factory=list)
+
+    def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The leaf's mask in a frame of ``shape`` (the working image's)."""
+        frame = np.zeros(shape, bool)
+        x, y, w, h = self.box
+        frame[y : y + h, x : x + w] = self.mask
+        return frame
+
+
+@dataclass(frozen=True)
+class LeavesAnalysis:
+    """Every leaf that :func:`analyse_leaves` found in a photo.
+
+    Attributes
+    ----------
+    photo : (M, N, 3) ndarray of uint8
+        The working image.
+    leaves : list of LeafObject
+        In reading order, in working pixels.
+    left_out : dict of str to int
+        What stood out from the background but is not a leaf, counted by reason.
+    scale : tuple of float
+        ``(y, x)`` factors from working to full-size pixels.
+    px_per_mm : float or None
+        The photo's own resolution (full-size pixels per millimetre), where its file gives one.
+    decoded : (P, Q, 3) ndarray of uint8
+        The photo as decoded (at least as large as ``photo``), for colour and texture.
+    full_shape : tuple of int
+        ``(height, width)`` of the upright photo at full size.
+    name : str
+        The source, for messages.
+    """
+
+    photo: np.ndarray
+    leaves: list[LeafObject]
+    left_out: dict[str, int]
+    scale: tuple[float, float]
+    px_per_mm: float | None
+    decoded: np.ndarray
+    full_shape: tuple[int, int]
+    name: str = "<array>"
+
+
+def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
+    """Split an object where narrow necks join leaf-sized parts.
+
+    Only an object of at least :data:`SPLIT_FROM` times ``typical_area`` is
+    split (a compound leaf's leaflets hang on a narrow rachis too). The
+    parts are the watershed basins of the distance to the background,
+    grown from its peaks; two neighbouring parts stay joined unless the neck
+    between them is at most :data:`NECK_SHARE` of the narrower part's
+    greatest width and both hold at least :data:`PART_SHARE` of
+    ``typical_area`` (so lobes, teeth and petioles stay with their leaf).
+
+    Parameters
+    ----------
+    mask : (M, N) ndarray of bool
+        One connected object.
+    typical_area : float
+        The area of a typical leaf of the photo, in pixels.
+
+    Returns
+    -------
+    parts : list of (M, N) ndarray of bool
+        One mask per leaf, largest first; ``[mask]`` when nothing is split.
+    """
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    mask = np.asarray(mask, bool)
+    if mask.sum() < SPLIT_FROM * typical_area:
+        return [mask]
+    distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    peaks = h_maxima(distance, max(2.0, 0.15 * float(distance.max())))
+    count, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return [mask]
+    basins = watershed(-distance, markers, mask=mask)
+    parts = {label: basins == label for label in range(1, count) if (basins == label).any()}
+    # Join neighbours across wide necks, and parts too small to be a leaf, until every neck left is narrow.
+    while len(parts) > 1:
+        widths = {label: float(distance[part].max()) for label, part in parts.items()}
+        areas = {label: int(part.sum()) for label, part in parts.items()}
+        best = None
+        for a in parts:
+            grown = cv2.dilate(parts[a].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            for b in parts:
+                if b <= a:
+                    continue
+                neck = grown & parts[b]
+                if not neck.any():
+                    continue
+                neck_width = float(distance[neck].max())
+                small = min(areas[a], areas[b]) < PART_SHARE * typical_area
+                wide = neck_width > NECK_SHARE * min(widths[a], widths[b])
+                if small or wide:
+                    # Small parts join first, then the widest necks.
+                    key = (small, neck_width / max(min(widths[a], widths[b]), 1e-6))
+                    if best is None or key > best[0]:
+                        best = (key, a, b)
+        if best is None:
+            break
+        _, a, b = best
+        parts[a] = parts[a] | parts.pop(b)
+    if len(parts) == 1:
+        return [mask]
+    return sorted(parts.values(), key=lambda part: -int(part.sum()))
+
+
+def soft_area(photo: np.ndarray, mask: np.ndarray, others: np.ndarray | None = None) -> float:
+    """The area of ``mask``'s object to a fraction of a pixel, from the colours along its outline.
+
+    A pixel on the outline of a shrunk or scanned image is a mix of leaf and
+    background: its share of leaf is where its colour lies between the local
+    background's (the median of a ring just outside) and the leaf's (the
+    median just inside). The pixels well inside count one each.
+
+    Parameters
+    ----------
+    photo : (M, N, 3) ndarray of uint8
+    mask : (M, N) ndarray of bool
+    others : (M, N) ndarray of bool, optional
+        Other objects, kept out of the background ring.
+
+    Returns
+    -------
+    area : float
+        In pixels; the pixel count of ``mask`` where the leaf barely differs
+        from the background.
+    """
+    mask = np.asarray(mask, bool)
+    count = float(mask.sum())
+    cross = np.ones((3, 3), np.uint8)
+    inner = cv2.erode(mask.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    core = cv2.erode(inner.astype(np.uint8), cross, iterations=2).astype(bool)
+    grown = cv2.dilate(mask.astype(np.uint8), cross).astype(bool)
+    ring = cv2.dilate(mask.astype(np.uint8), cross, iterations=4).astype(bool) & ~cv2.dilate(mask.astype(np.uint8), cross, iterations=2).astype(bool)
+    if others is not None:
+        ring &= ~others
+    if core.sum() < 16 or ring.sum() < 16:
+        return count
+    pixels = photo.astype(np.float32)
+    background = np.median(pixels[ring], axis=0)
+    leaf = np.median(pixels[core], axis=0)
+    axis = leaf - background
+    contrast = float(axis @ axis)
+    if contrast < 30.0**2:  # too faint to weigh a pixel's share
+        return count
+    band = grown & ~inner
+    share = np.clip(((pixels[band] - background) @ axis) / contrast, 0.0, 1.0)
+    return float(inner.sum()) + float(share.sum())
+
+
+def leaf_masks(
+    rgb: np.ndarray,
+    *,
+    fill_holes: bool = False,
+    petiole: bool = True,
+    name: str = "<array>",
+) -> tuple[list[LeafObject], dict[str, int]]:
+    """Every leaf in a photo, separately, in reading order.
+
+    Parameters
+    ----------
+    rgb : (M, N, 3) ndarray of uint8
+    fill_holes, petiole, name
+        As for :func:`~.leaves.leaf_mask`.
+
+    Returns
+    -------
+    leaves : list of LeafObject
+        Rows top to bottom, each left to right.
+    left_out : dict of str to int
+        What stood out but is not a leaf, by reason (rectangles, specks, fragments).
+
+    Raises
+    ------
+    NothingFoundError
+        No leaf stands out from the background.
+    """
+    height, width = rgb.shape[:2]
+    scene = _scene(rgb)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(scene.objects, connectivity=8)
+    left_out: Counter[tuple[str, str]] = Counter()
+    # Specks the opening took away (dust, paper fibres) are counted too: nothing is left out unsaid.
+    raw_count, raw = cv2.connectedComponents((scene.distance > scene.threshold).astype(np.uint8), connectivity=8)
+    kept_raw = np.unique(raw[scene.objects > 0])
+    left_out[_SPECK] += raw_count - 1 - int((kept_raw > 0).sum())
+    kept = []
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < MIN_LEAF_SHARE * height * width:
+            left_out[_SPECK] += 1
+        elif _is_rectangle(area, _largest_contour(labels[y : y + h, x : x + w] == i)):
+            left_out[_RECTANGLE] += 1
+        else:
+            kept.append(i)
+    if not kept:
+        raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
+    areas = {i: int(stats[i, cv2.CC_STAT_AREA]) for i in kept}
+    largest = max(areas.values())
+    # The typical leaf: the lower median of the objects of at least a tenth of the largest (of a leaf and a
+    # touching pair, the leaf).
+    sizable = sorted(a for a in areas.values() if a >= 0.1 * largest)
+    typical = float(sizable[(len(sizable) - 1) // 2])
+    parts: list[tuple[np.ndarray, tuple[int, int], list[str]]] = []  # mask crop, its corner, notes
+    for i in kept:
+        if areas[i] < FRAGMENT_SHARE * typical:
+            left_out[_FRAGMENT] += 1
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        crop = labels[y : y + h, x : x + w] == i
+        pieces = split_touching(crop, typical)
+        for piece in pieces:
+            notes = []
+            if len(pieces) > 1:
+                notes.append(f"it touched {len(pieces) - 1} other lea{'f' if len(pieces) == 2 else 'ves'}: split at the narrow neck between them")
+            elif len(sizable) >= 3 and areas[i] >= OVERSIZED * typical:  # with fewer, a larger leaf is as likely
+                notes.append(
+                    f"it may be several touching leaves ({areas[i] / typical:.1f} times the typical leaf's area, no narrow neck to split at)"
+                )
+            parts.append((piece, (x, y), notes))
+    # Edges placed once for every leaf (as for one leaf), then each pixel goes back to its own leaf.
+    ids = np.zeros((height, width), np.int32)
+    for k, (piece, (x, y), _) in enumerate(parts, start=1):
+        ids[y : y + piece.shape[0], x : x + piece.shape[1]][piece] = k
+    union = ids > 0
+    between = np.zeros_like(union)
+    if scene.refined:
+        position, where = _edge_position(scene.flat, union, 0.006)
+        refined = union.copy()
+        refined[where] = position[where] >= EDGE_LEVEL
+        spread_position, spread_where = _edge_position(scene.flat, union, SPREAD_BAND)
+        between = spread_where & (spread_position >= 0.3) & (spread_position < 0.9)
+    else:
+        refined = union
+    leaves = []
+    reach = max(2, round(0.006 * max(height, width))) + 2
+    for k, (piece, (x, y), notes) in enumerate(parts, start=1):
+        h, w = piece.shape
+        x0, y0 = max(0, x - 2 * reach), max(0, y - 2 * reach)
+        x1, y1 = min(width, x + w + 2 * reach), min(height, y + h + 2 * reach)
+        local_ids = ids[y0:y1, x0:x1]
+        owner = _nearest_owner(local_ids)
+        mask = refined[y0:y1, x0:x1] & (owner == k)
+        if scene.refined:
+            found = local_ids == k
+            mask |= found & (scene.distance[y0:y1, x0:x1] > np.median(scene.distance[y0:y1, x0:x1][found]))
+            mask = _largest_part(mask) if mask.any() else found
+        card_holes = scene.distance[y0:y1, x0:x1] if not (scene.neutral or fill_holes) else None
+        mask = _fill_holes(mask, None if fill_holes else 0.01 * float(piece.sum()), card_holes, 0.7 * scene.threshold)
+        if not petiole:
+            mask = cut_petiole(mask)
+        if not mask.any():
+            continue
+        bx, by, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
+        box = (x0 + bx, y0 + by, bw, bh)
+        if box[0] == 0 or box[1] == 0 or box[0] + bw == width or box[1] + bh == height:
+            notes = ["the leaf touches the image border: only the visible part is used", *notes]
+        spread = float((between[y0:y1, x0:x1] & mask).sum()) / max(float(mask.sum()), 1.0)
+        doubt = spread_doubt(spread) if scene.refined else None
+        others = scene.objects[y0:y1, x0:x1].astype(bool) | (local_ids > 0)
+        measured = soft_area(rgb[y0:y1, x0:x1], mask, others & ~mask)
+        notes = [*notes, *([DOUBT + doubt] if doubt else [])]
+        leaves.append(LeafObject(mask[by : by + bh, bx : bx + bw].copy(), box, measured, notes))
+    if not leaves:
+        raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
+    order = reading_order([leaf.box for leaf in leaves])
+    return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
+
+
+def _nearest_owner(ids: np.ndarray) -> np.ndarray:
+    """For every pixel, the id of the nearest labelled pixel (0 where there is none)."""
+    if not (ids == 0).any() or not ids.any():
+        return ids
+    from scipy import ndimage
+
+    _, (rows, cols) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
+    return ids[rows, cols]
+
+
+def analyse_leaves(
+    source: ImageSource,
+    *,
+    max_pixels: int,
+    work_side: int = MANY_WORK_SIDE,
+    fill_holes: bool = False,
+    petiole: bool = True,
+    warn: bool = True,
+) -> LeavesAnalysis:
+    """Load ``source`` and find every leaf at ``work_side`` pixels (long side) at most.
+
+    Warns (:class:`LeafprepWarning`) once for what was left out, and for each
+    leaf cut by the border, possibly several touching leaves, or doubtful.
+    """
+    loaded = _load(source, max_pixels=max_pixels, min_side=max(work_side // 2, DETAIL_SIDE))
+    work = working_image(loaded.rgb, work_side)
+    leaves, left_out = leaf_masks(work, fill_holes=fill_holes, petiole=petiole, name=loaded.name)
+    if warn:
+        for note in leaf_notes(leaves, left_out):
+            warnings.warn(LeafprepWarning(loaded.name, note), stacklevel=3)
+    scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
+    return LeavesAnalysis(work, leaves, left_out, scale, loaded.px_per_mm, loaded.rgb, loaded.full_shape, loaded.name)
+
+
+def leaf_notes(leaves: list[LeafObject], left_out: dict[str, int]) -> list[str]:
+    """The warnings of a multi-leaf photo: what was left out (one line), then each leaf's, numbered."""
+    notes = []
+    if left_out:
+        notes.append("left out as not leaves: " + ", ".join(f"{count} {reason}" for reason, count in left_out.items()))
+    for index, leaf in enumerate(leaves):
+        for note in leaf.notes:
+            prefix = DOUBT if note.startswith(DOUBT) else ""
+            notes.append(f"{prefix}leaf {index:02d}: {note.removeprefix(DOUBT)}")
+    return notes
