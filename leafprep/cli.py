@@ -225,6 +225,32 @@ class _Outputs:
         return candidate
 
 
+def _say_found(item: Input, count: int, kind: str) -> None:
+    """One line a photo for --all: how many objects were found (what was left out comes as a warning)."""
+    noun = {"leaf": ("leaf", "leaves"), "digit": ("digit", "digits")}[kind][count != 1]
+    err_console.print(f"{printable(str(item.path))}: {count} {noun}", markup=False, highlight=False)
+
+
+def _upright_size(path: Path) -> tuple[int, int]:
+    """(height, width) of a photo once upright, from its header (nothing decoded)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
+        orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (1, 2, 3, 4) else (width, height)
+
+
+def _file_px_per_mm(path: Path) -> float | None:
+    """The file's own resolution in pixels per millimetre (a scan's DPI), from its header."""
+    from PIL import Image
+
+    from .loading import file_px_per_mm
+
+    with Image.open(path) as image:
+        return file_px_per_mm(image.info)
+
+
 def write_image(path: Path, image: np.ndarray) -> None:
     """Write a [0, 1] float image (grey or RGB) as 8-bit PNG, or as float32 ``.npy`` when ``path`` ends so."""
     import numpy as np
@@ -256,7 +282,10 @@ def normalize(
     orient: Annotated[bool, typer.Option(help="Leaves: turn the main axis upright, petiole down.")] = False,
     fill_holes: Annotated[bool, typer.Option(help="Leaves: fill every hole in the blade.")] = False,
     petiole: Annotated[bool, typer.Option(help="Leaves: keep the petiole (--no-petiole cuts it off).")] = True,
-    all_digits: Annotated[bool, typer.Option("--all", help="Write every digit of a sheet, in reading order (NAME-00, NAME-01...).")] = False,
+    all_digits: Annotated[
+        bool,
+        typer.Option("--all", help="Write every object: each digit of a sheet, each leaf of a scanner bed, in reading order (NAME-00, NAME-01...)."),
+    ] = False,
     deskew: Annotated[bool, typer.Option(help="Shear each digit upright before fitting it.")] = False,
     file_format: Annotated[str, typer.Option("--format", help="File type written into an output folder: png or npy.")] = "png",
     preview: Annotated[bool, typer.Option(help="Print each result as a block-character picture.")] = False,
@@ -281,9 +310,9 @@ def normalize(
     if single_file and (len(inputs) > 1 or all_digits):
         raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if all_digits else ''}: give a folder")
     if steps is not None and all_digits:
-        raise _usage_error("--steps shows one digit per photo and cannot be combined with --all")
-    if all_digits and kind != Kind.digit:
-        raise _usage_error("--all reads the digits of a sheet: use it with --kind digit")
+        raise _usage_error("--steps shows one object per photo and cannot be combined with --all")
+    if all_digits and kind == Kind.auto:
+        raise _usage_error("--all needs to know what to look for: use it with --kind digit or --kind leaf")
     if kind == Kind.digit and mode not in (None, Mode.gray):
         raise _usage_error("--mode is for leaves: digits are always gray")
     options = {
@@ -312,12 +341,13 @@ def normalize(
 
     def work(item: Input) -> None:
         if all_digits:
-            digits = normalization.normalize_all(item.path, kind.value, size, margin=margin, deskew=deskew, max_pixels=max_pixels)
-            for index, digit in enumerate(digits):
-                write_image(outputs.path(item, index), digit.image)
-                show(f"{item.path} #{index} at x={digit.box[0]} y={digit.box[1]}", digit.image)
+            found = normalization.normalize_all(item.path, kind.value, size, **options)  # type: ignore[arg-type]
+            for index, cutout in enumerate(found):
+                write_image(outputs.path(item, index), cutout.image)
+                show(f"{item.path} #{index} at x={cutout.box[0]} y={cutout.box[1]}", cutout.image)
                 if contact_sheet is not None:
-                    sheet_entries.append((f"{item.relative.stem} #{index}", None, digit.image))
+                    sheet_entries.append((f"{item.relative.stem} #{index}", None, cutout.image))
+            _say_found(item, len(found), kind.value)
             return
         result = normalization.normalize_steps(item.path, kind.value, size, **options)  # type: ignore[arg-type]
         if kind == Kind.auto:
@@ -360,27 +390,72 @@ def segment(
     ] = None,
     fill_holes: Annotated[bool, typer.Option(help="Leaves: fill every hole in the blade.")] = False,
     petiole: Annotated[bool, typer.Option(help="Leaves: keep the petiole (--no-petiole cuts it off).")] = True,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="A mask for every object: each leaf of a scanner bed, each digit of a sheet (NAME-00, NAME-01...)."),
+    ] = False,
+    px_per_mm: Annotated[
+        Optional[float], typer.Option(min=1e-6, help="--all: pixels per millimetre, for areas in mm² (default: the file's own resolution).")
+    ] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
-    """Write the mask of the leaf (or digit) in each photo: white object on black, the photo's size."""
+    """Write the mask of the leaf (or digit) in each photo: white object on black, the photo's size.
+
+    With --all, one mask a leaf (or digit), in reading order, and a line for each on standard output:
+    its number, box and area (in mm² where the scale is known).
+    """
     batch = Batch()
     inputs = _collect(photos, batch)
     if batch.total == 0:
         raise _usage_error("no input given")
     out = out if out is not None else Path("masks")
     single_file = out.suffix.lower() == ".png"
-    if single_file and len(inputs) > 1:
-        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs: give a folder")
+    if single_file and (len(inputs) > 1 or every):
+        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if every else ''}: give a folder")
+    if every and kind == Kind.auto:
+        raise _usage_error("--all needs to know what to look for: use it with --kind leaf or --kind digit")
     outputs = _Outputs(out, ".png", single_file)
     overlay_single = overlay is not None and overlay.suffix.lower() == ".png" and len(inputs) == 1
     overlays = _Outputs(overlay, ".png", overlay_single) if overlay is not None else None
 
+    import numpy as np
     from PIL import Image
 
     from . import segmentation
     from .loading import load_image
 
+    def work_all(item: Input) -> None:
+        from .loading import _load
+
+        loaded = _load(item.path, max_pixels=max_pixels, min_side=None) if overlays is not None else None
+        found = segmentation.segment_all(
+            item.path if loaded is None else loaded.rgb, kind.value, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels
+        )
+        height, width = loaded.rgb.shape[:2] if loaded is not None else _upright_size(item.path)
+        scale = px_per_mm or (loaded.px_per_mm if loaded is not None else _file_px_per_mm(item.path))
+        for each in found:
+            mask = np.zeros((height, width), np.uint8)
+            x, y, w, h = each.box
+            mask[y : y + h, x : x + w][each.mask] = 255
+            target = outputs.path(item, each.index)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).save(target, format="PNG")
+            size = f"{each.area:,.0f} px" + (f" = {each.area_mm2(scale):,.1f} mm²" if scale else "")
+            out_console.print(
+                f"{printable(str(item.path))} #{each.index:02d}: box x={x} y={y} w={w} h={h}, area {size}", markup=False, highlight=False
+            )
+        _say_found(item, len(found), kind.value)
+        if overlays is not None and loaded is not None:
+            from .figures import outline_all
+
+            picture = overlays.path(item)
+            picture.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(outline_all(loaded.rgb, found)).save(picture, format="PNG")
+
     def work(item: Input) -> None:
+        if every:
+            work_all(item)
+            return
         # Decode once when the photo itself is needed again (to choose the kind, to draw on it).
         photo = load_image(item.path, max_pixels=max_pixels) if kind == Kind.auto or overlays is not None else None
         chosen = kind.value
@@ -421,16 +496,21 @@ def describe(
     ] = None,
     fill_holes: Annotated[bool, typer.Option(help="Fill every hole in the blade.")] = False,
     petiole: Annotated[bool, typer.Option(help="Keep the petiole (--no-petiole cuts it off).")] = True,
+    every: Annotated[
+        bool, typer.Option("--all", help="Measure every leaf of a photo (a scanner bed): one row a leaf, with its number and box.")
+    ] = False,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
     """Measure the leaf of each photo: size, shape, outline, margin, colour and texture, one CSV row a photo.
 
     The label of a row is the first folder below the folder argument (leaves/Acer/1.jpg: Acer),
     so the CSV reads straight into pandas and scikit-learn. Photos that fail are listed, not written.
+    Sizes in mm come from --px-per-mm, else from the file's own resolution (a scan's DPI), else they are empty.
+    With --all, each row also has the leaf's number in reading order and its box (leaf, x, y, width, height).
     """
     import csv
 
-    from .description import DESCRIPTOR_NAMES
+    from .description import DESCRIPTOR_NAMES, describe_all
     from .description import describe as measure
 
     batch = Batch()
@@ -439,16 +519,24 @@ def describe(
         raise _usage_error("no input given")
     rows: list[list[str]] = []
 
+    def cells(values: Any) -> list[str]:
+        return ["" if value != value else repr(float(value)) for value in values]
+
     def work(item: Input) -> None:
-        values = measure(item.path, px_per_mm=px_per_mm, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels).values
         label = item.relative.parts[0] if len(item.relative.parts) > 1 else ""
-        rows.append([str(item.path), label, *("" if value != value else repr(float(value)) for value in values)])
+        if every:
+            leaves = describe_all(item.path, px_per_mm=px_per_mm, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels)
+            rows.extend([str(item.path), label, str(index), *map(str, box), *cells(found.values)] for index, (box, found) in enumerate(leaves))
+            _say_found(item, len(leaves), "leaf")
+            return
+        values = measure(item.path, px_per_mm=px_per_mm, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels).values
+        rows.append([str(item.path), label, *cells(values)])
 
     _run(batch, inputs, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["source", "label", *DESCRIPTOR_NAMES])
+        writer.writerow(["source", "label", *(("leaf", "x", "y", "width", "height") if every else ()), *DESCRIPTOR_NAMES])
         writer.writerows(rows)
     code = batch.report("Described")
     err_console.print(f"{len(rows)} row(s) of {len(DESCRIPTOR_NAMES)} descriptors in {escape(str(out))}")

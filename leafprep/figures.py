@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from .normalization import Steps
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["class_sheet", "contact_sheet", "thumbnail", "outline", "save_steps", "steps_figure", "text_preview"]
+__all__ = ["class_sheet", "contact_sheet", "thumbnail", "outline", "outline_all", "save_steps", "steps_figure", "text_preview"]
 
 # Darkest to brightest; two characters a pixel keep the picture square in a terminal.
 _RAMP = " ░▒▓█"
@@ -186,6 +187,63 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
         cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(lines) + 4), (0, 0, 0), -1)
         for row, line in enumerate(lines):
             cv2.putText(picture, line, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+    return picture
+
+
+def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
+    """The photo with every object's outline and number drawn on it (the leaves of a scanner bed, the digits of a sheet).
+
+    Parameters
+    ----------
+    photo : (M, N, 3) ndarray of uint8
+        The upright photo at full size.
+    objects : sequence of leafprep.Found
+        Each with ``index``, ``box`` (full-size pixels), ``mask`` (within
+        the box) and ``notes``; a doubtful one (a note starting with
+        ``"doubtful mask: "``) is drawn in orange and its reasons are listed
+        in a banner, numbered.
+    colour : tuple of int, optional
+        RGB colour of the outlines.
+
+    Returns
+    -------
+    picture : (M, N, 3) ndarray of uint8
+    """
+    import cv2
+
+    from .errors import DOUBT
+
+    picture = photo.copy()
+    inside = np.zeros(photo.shape[:2], bool)
+    for found in objects:
+        x, y, w, h = found.box
+        inside[y : y + h, x : x + w] |= found.mask
+    picture[~inside] = (picture[~inside] * 0.45).astype(np.uint8)
+    thickness = max(1, round(max(photo.shape[:2]) / 600))
+    scale = max(0.5, max(photo.shape[:2]) / 1600)
+    weight = max(1, round(scale * 2))
+    doubts = []
+    for found in objects:
+        x, y, w, h = found.box
+        doubtful = [note.removeprefix(DOUBT) for note in found.notes if note.startswith(DOUBT)]
+        doubts += [f"leaf {found.index:02d}: {DOUBT}{note}" for note in doubtful]
+        contours, _ = cv2.findContours(found.mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE, offset=(x, y))
+        cv2.drawContours(picture, contours, -1, DOUBT_COLOUR if doubtful else colour, thickness, cv2.LINE_AA)
+        label = f"{found.index:02d}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        corner = (max(0, x), max(th + 4, y))
+        cv2.rectangle(picture, (corner[0], corner[1] - th - 4), (corner[0] + tw + 6, corner[1] + 2), (0, 0, 0), -1)
+        cv2.putText(
+            picture, label, (corner[0] + 3, corner[1] - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR if doubtful else colour, weight, cv2.LINE_AA
+        )
+    if doubts:
+        banner_scale = max(0.4, picture.shape[1] / 1400)
+        height, banner_weight = round(26 * banner_scale) + 4, max(1, round(banner_scale * 1.5))
+        lines = [line for doubt in doubts for line in _wrap(doubt, banner_scale, banner_weight, picture.shape[1] - 12)]
+        cv2.rectangle(picture, (0, picture.shape[0] - height * len(lines) - 4), (picture.shape[1], picture.shape[0]), (0, 0, 0), -1)
+        for row, line in enumerate(lines):
+            baseline = picture.shape[0] - height * (len(lines) - row - 1) - 6
+            cv2.putText(picture, line, (6, baseline), cv2.FONT_HERSHEY_SIMPLEX, banner_scale, DOUBT_COLOUR, banner_weight, cv2.LINE_AA)
     return picture
 
 

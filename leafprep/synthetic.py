@@ -382,7 +382,7 @@ def leaf_bed(
             image[chip // 2 : chip // 2 + chip, width - (8 - i) * chip - i * 2 : width - (7 - i) * chip - i * 2] = colour
     for _ in range(dust):
         centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        cv2.circle(image, centre, int(rng.integers(1, 3)), (70, 70, 70), -1)
+        cv2.circle(image, centre, int(rng.integers(1, 3)), (35, 30, 25), -1)
     image += rng.normal(0, 2.0, image.shape).astype(np.float32)
     photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     return photo, masks

@@ -1,0 +1,217 @@
+"""Several leaves in one photo: every leaf found, cut out and measured (segment_all, --all)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import leafprep
+from leafprep.cli import app
+from leafprep.loading import file_px_per_mm
+from leafprep.segmentation import analyse_leaves, split_touching
+from leafprep.synthetic import leaf_bed
+from photos import SHARED
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / max(1.0, float((a | b).sum()))
+
+
+def frame_mask(found: leafprep.Found, shape: tuple[int, int]) -> np.ndarray:
+    frame = np.zeros(shape, bool)
+    x, y, w, h = found.box
+    frame[y : y + h, x : x + w] = found.mask
+    return frame
+
+
+def best_ious(found: list[leafprep.Found], truths: list[np.ndarray]) -> list[float]:
+    masks = [frame_mask(f, truths[0].shape) for f in found]
+    return [max(iou(m, truth) for m in masks) for truth in truths]
+
+
+def quiet_segment_all(photo, **kwargs) -> list[leafprep.Found]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return leafprep.segment_all(photo, **kwargs)
+
+
+@pytest.mark.parametrize("background", ["scanner", "blue"])
+def test_every_leaf_is_found_in_reading_order_and_squares_chips_and_dust_are_left_out_and_said(background):
+    photo, truths = leaf_bed(np.random.default_rng(3), leaves=7, background=background, dust=60)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = leafprep.segment_all(photo)
+    assert len(found) == 7
+    assert [f.index for f in found] == list(range(7))
+    # leaf_bed lays leaves row by row, left to right: reading order gives them back in that order.
+    assert [iou(frame_mask(f, truths[0].shape), truth) for f, truth in zip(found, truths)] == pytest.approx([1.0] * 7, abs=0.03)
+    said = " ".join(str(w.message) for w in caught)
+    assert "left out as not leaves" in said and "rectangles (reference squares, colour chips, labels)" in said and "specks" in said
+    left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
+    assert sum(count for reason, count in left_out.items() if reason.startswith("rectangle")) >= 2
+
+
+def test_touching_leaves_are_split_at_the_narrow_neck_and_flagged():
+    photo, truths = leaf_bed(np.random.default_rng(0), leaves=8, species="ovata", touching=True)
+    assert (cv2.dilate(truths[0].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & truths[1]).any()  # they do touch
+    found = quiet_segment_all(photo)
+    assert len(found) == 8
+    assert min(best_ious(found, truths)) > 0.97
+    assert sum("split at the narrow neck" in note for f in found for note in f.notes) == 2
+
+
+def test_split_touching_cuts_two_discs_joined_by_a_thin_bridge_but_not_a_leaf_and_its_petiole():
+    pair = np.zeros((200, 400), np.uint8)
+    cv2.circle(pair, (100, 100), 80, 1, -1)
+    cv2.circle(pair, (290, 100), 80, 1, -1)
+    cv2.rectangle(pair, (170, 95), (215, 104), 1, -1)
+    parts = split_touching(pair.astype(bool), typical_area=math.pi * 80**2)
+    assert len(parts) == 2 and all(abs(p.sum() / (math.pi * 80**2) - 1) < 0.1 for p in parts)
+    leaf = np.zeros((200, 400), np.uint8)
+    cv2.circle(leaf, (100, 100), 80, 1, -1)
+    cv2.rectangle(leaf, (170, 97), (390, 102), 1, -1)  # a long, thin petiole: not a leaf of its own
+    assert len(split_touching(leaf.astype(bool), typical_area=math.pi * 80**2 / 1.6)) == 1
+
+
+def test_a_photo_with_no_leaf_still_says_no_leaf_found():
+    blank = np.full((600, 800, 3), 244, np.uint8)
+    with pytest.raises(leafprep.NothingFoundError, match="no leaf found"):
+        leafprep.segment_all(blank)
+
+
+def test_one_leaf_with_all_gives_one_image():
+    photo, truths = leaf_bed(np.random.default_rng(1), leaves=1, square=False, strip=False)
+    found = quiet_segment_all(photo)
+    assert len(found) == 1 and best_ious(found, truths)[0] > 0.97
+    assert len(leafprep.normalize_all(photo, "leaf", 64)) == 1
+
+
+def test_a_photo_with_500_specks_is_not_500_leaves():
+    photo, truths = leaf_bed(np.random.default_rng(2), leaves=4, dust=0)
+    rng = np.random.default_rng(5)
+    for _ in range(500):  # specks of 1 to 6 pixels across, some as large as the speck filter lets through
+        cv2.circle(photo, (int(rng.integers(0, photo.shape[1])), int(rng.integers(0, photo.shape[0]))), int(rng.integers(1, 4)), (30, 25, 20), -1)
+    found = quiet_segment_all(photo)
+    assert len(found) == 4
+    left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
+    assert left_out.get("specks", 0) > 250
+
+
+def _ellipses_scan(dpi: int) -> tuple[bytes, list[float]]:
+    """A white scan with three anti-aliased green ovals of known area (square pixels), as a JPEG with its resolution."""
+    height, width = 1500, 2000
+    coverage = np.zeros((height, width), np.float32)
+    areas = []
+    for (cx, cy), (a, b), angle in [((450, 500), (260, 150), 25), ((1300, 550), (200, 200), 0), ((900, 1100), (330, 140), -60)]:
+        cv2.ellipse(coverage, ((cx, cy), (2 * a, 2 * b), angle), 1.0, -1, lineType=cv2.LINE_AA)
+        areas.append(math.pi * a * b)
+    image = np.full((height, width, 3), (245, 245, 241), np.float32) * (1 - coverage[..., None]) + np.array((55, 115, 40), np.float32) * coverage[..., None]
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=92, dpi=(dpi, dpi))
+    return buffer.getvalue(), areas
+
+
+def test_area_of_a_drawn_shape_on_a_scan_of_known_dpi_is_within_one_percent():
+    data, areas = _ellipses_scan(300)
+    px_per_mm = 300 / 25.4
+    measured = leafprep.describe_all(data)
+    assert len(measured) == 3
+    for (_, descriptors), area in zip(measured, areas):
+        assert descriptors["area_mm2"] == pytest.approx(area / px_per_mm**2, rel=0.01)
+    for found, area in zip(quiet_segment_all(data), areas):
+        assert found.area_mm2(px_per_mm) == pytest.approx(area / px_per_mm**2, rel=0.01)
+    # The single-leaf describe reads the same resolution from the file.
+    one = leafprep.describe(data)
+    assert not math.isnan(one["area_mm2"])
+
+
+def test_file_resolution_comes_from_jfif_exif_png_and_tiff_and_a_cameras_72_dpi_says_nothing():
+    from leafprep.loading import _load
+
+    image = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    for fmt, kwargs in [("JPEG", {"dpi": (600, 600)}), ("PNG", {"dpi": (600, 600)}), ("TIFF", {"dpi": (600, 600)})]:
+        buffer = io.BytesIO()
+        image.save(buffer, fmt, **kwargs)
+        assert _load(buffer.getvalue(), max_pixels=10**6, min_side=None).px_per_mm == pytest.approx(600 / 25.4, rel=1e-3)
+    exif = Image.Exif()
+    exif[0x011A], exif[0x011B], exif[0x0128] = 300.0, 300.0, 2  # XResolution, YResolution, inches
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes())
+    assert _load(buffer.getvalue(), max_pixels=10**6, min_side=None).px_per_mm == pytest.approx(300 / 25.4)
+    assert file_px_per_mm({"dpi": (72, 72)}) is None and file_px_per_mm({}) is None
+
+
+def test_cli_segment_all_writes_a_mask_a_leaf_its_box_and_area_and_a_numbered_overlay(tmp_path):
+    photo, truths = leaf_bed(np.random.default_rng(4), leaves=5)
+    source = tmp_path / "bed.png"
+    Image.fromarray(photo).save(source, dpi=(300, 300))
+    result = CliRunner().invoke(app, ["segment", str(source), "--all", "--out", str(tmp_path / "masks"), "--overlay", str(tmp_path / "overlay")])
+    assert result.exit_code == 0, result.output
+    masks = sorted((tmp_path / "masks").glob("bed-*.png"))
+    assert [m.name for m in masks] == [f"bed-{i:02d}.png" for i in range(5)]
+    for path, truth in zip(masks, truths):
+        assert iou(np.asarray(Image.open(path)) > 0, truth) > 0.97
+    assert result.stdout.count("mm²") == 5 and "#04: box x=" in result.stdout
+    assert "5 leaves" in result.output and "left out as not leaves" in result.output
+    overlay = np.asarray(Image.open(tmp_path / "overlay" / "bed.png"))
+    assert overlay.shape == photo.shape
+
+
+def test_cli_normalize_and_describe_all_give_one_image_and_one_row_a_leaf(tmp_path):
+    photo, _ = leaf_bed(np.random.default_rng(6), leaves=4)
+    source = tmp_path / "leaves" / "oak" / "bed.jpg"
+    source.parent.mkdir(parents=True)
+    Image.fromarray(photo).save(source, quality=92)
+    result = CliRunner().invoke(app, ["normalize", str(source), "--kind", "leaf", "--all", "--size", "32", "--out", str(tmp_path / "n")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "n").glob("*.png")) == [f"bed-{i:02d}.png" for i in range(4)]
+    result = CliRunner().invoke(app, ["describe", str(tmp_path / "leaves"), "--all", "--out", str(tmp_path / "leaves.csv")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "leaves.csv", encoding="utf-8")))
+    assert [row["leaf"] for row in rows] == ["0", "1", "2", "3"] and {row["label"] for row in rows} == {"oak"}
+    assert all(int(row["width"]) > 0 and row["area_mm2"] == "" for row in rows)  # no resolution in this JPEG: no mm
+
+
+def test_cli_all_refuses_kind_auto_with_a_reason(tmp_path):
+    photo, _ = leaf_bed(np.random.default_rng(6), leaves=2)
+    source = tmp_path / "bed.png"
+    Image.fromarray(photo).save(source)
+    result = CliRunner().invoke(app, ["segment", str(source), "--all", "--kind", "auto"])
+    assert result.exit_code == 2 and "--kind leaf or --kind digit" in result.output
+
+
+@pytest.mark.skipif(not (SHARED / "leaves" / "swedish_masks").exists(), reason="../shared/data/leaves/swedish_masks is not here")
+def test_real_swedish_leaves_laid_on_blue_card_are_each_found():
+    """Six real scanned leaves (with their masks) cut out and laid on a blue card with a reference square."""
+    folder = SHARED / "leaves" / "swedish_masks"
+    images = sorted((folder / "images").glob("*/*.jpg"))[5::33][:6]
+    height, width = 1400, 2100
+    card = np.empty((height, width, 3), np.uint8)
+    card[:] = (70, 100, 175)
+    truths = []
+    for k, path in enumerate(images):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        mask = cv2.imread(str(folder / "masks" / path.parent.name / (path.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 127
+        ys, xs = np.nonzero(mask)
+        rgb, mask = rgb[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        factor = 520 / max(mask.shape)
+        rgb = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        row, column = divmod(k, 3)
+        y, x = 80 + row * 640, 80 + column * 680
+        card[y : y + mask.shape[0], x : x + mask.shape[1]][mask] = rgb[mask]
+        truth = np.zeros((height, width), bool)
+        truth[y : y + mask.shape[0], x : x + mask.shape[1]] = mask
+        truths.append(truth)
+    card[1250:1330, 1950:2030] = 20
+    found = quiet_segment_all(card)
+    assert len(found) == 6
+    assert np.median(best_ious(found, truths)) > 0.97
