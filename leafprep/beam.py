@@ -280,6 +280,8 @@ def build_with_beam(
     options = options or BuildOptions()
     if options.kind not in ("digit", "leaf", "auto", "none"):
         raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    if options.every:
+        raise ParameterError("every", "every leaf of a photo (--all) is built by the local runner only: drop --runner beam")
     source_text, out_text = os.fspath(source), os.fspath(out)
     if _remote(source_text):
         items, locations = _remote_items(source_text)

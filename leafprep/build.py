@@ -82,6 +82,9 @@ class Item:
     warnings: str = ""  # what leafprep warned of the input ("; "-joined): a doubtful mask, a leaf cut by the border
     shard: str = ""
     spilled: int = -1  # offset of the normalised picture in the build's spill file
+    photo: str = ""  # --all: the photo this leaf was cut from (its source)
+    number: int = -1  # --all: the leaf's number in the photo, in reading order
+    box: tuple[int, int, int, int] | None = None  # --all: the leaf's box in the photo (x, y, width, height)
 
 
 @dataclass
@@ -369,6 +372,107 @@ def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -
     return sha, "", dhash, picture, notes
 
 
+def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tuple[int, bytes | None, str, tuple[int, int, int, int], str]]]:
+    """:func:`_first_pass` for a photo of several leaves: (sha256, why rejected, one (dhash, picture bytes, warnings, box,
+    why rejected) a leaf, in reading order).
+
+    The photo is read, hashed and decoded once; each leaf is normalised and
+    described on the same working image (as :func:`leafprep.normalize_all`
+    and :func:`leafprep.describe_all` do). What was left out of the photo
+    (rectangles, specks) is said in the first leaf's warnings.
+    """
+    import warnings
+
+    import cv2
+
+    from .description import leaf_descriptors
+    from .loading import DEFAULT_MAX_PIXELS, _read_bytes
+    from .normalization import _full_box, _leaf_image
+    from .segmentation import analyse_leaves
+    from .segmentation.multiple import leaf_notes
+
+    path, options = task
+    try:
+        data = _read_bytes(Path(path), path)
+    except LeafprepError as exc:
+        vanished = exc.reason == "no such file" and not os.path.lexists(path)
+        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, []
+    if not data:
+        return "", "the file is empty (0 bytes)", []
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = analyse_leaves(data, max_pixels=DEFAULT_MAX_PIXELS, warn=False)
+    except LeafprepError as exc:
+        return sha, exc.reason, []
+    except Exception as exc:  # a bug on one input must not stop the build
+        return sha, f"internal error {type(exc).__name__}: {exc}", []
+    margin = 4 / 28
+    photo_notes = leaf_notes([], found.left_out)
+    leaves: list[tuple[int, bytes | None, str, tuple[int, int, int, int], str]] = []
+    for index, leaf in enumerate(found.leaves):
+        x, y, w, h = leaf.box
+        box = _full_box(leaf.box, found.scale)
+        notes = "; ".join((photo_notes if index == 0 else []) + leaf.notes)
+        try:
+            image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, options.size, options.mode or "gray", margin, False)
+            picture = _to_uint8(image).tobytes()
+            if options.describes:
+                values = leaf_descriptors(
+                    found.photo,
+                    leaf.full_mask(found.photo.shape[:2]),
+                    scale=found.scale,
+                    detail=found.decoded,
+                    area=leaf.area,
+                    source=f"{path} leaf {index:02d}",
+                ).values
+                picture += np.asarray(values, "<f4").tobytes()
+        except LeafprepError as exc:
+            leaves.append((0, None, notes, box, exc.reason))
+            continue
+        gray = cv2.cvtColor(np.ascontiguousarray(found.photo[y : y + h, x : x + w]), cv2.COLOR_RGB2GRAY)
+        leaves.append((difference_hash(np.where(leaf.mask, gray, 255).astype(np.uint8)), picture, notes, box, ""))
+    return sha, "", leaves
+
+
+def _first_pass_leaves(
+    items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None
+) -> tuple[list[Item], dict[int, int]]:
+    """:func:`_first_pass_all` for photos of several leaves: every photo becomes one item a leaf.
+
+    A leaf's ``source`` is the photo's and its number (``oak/bed.jpg#03``), its
+    SHA-256 that of the photo's bytes and its number (so that a copy of the
+    photo is a duplicate, leaf by leaf), and its group the photo (its leaves
+    share a split). A photo without a leaf stays one item, rejected.
+    """
+    files = [(index, str(item.path)) for index, item in enumerate(items) if item.path is not None]
+    expanded: list[Item] = []
+    perceptual: dict[int, int] = {}
+    with open(spill, "wb") as handle:
+        results = workers.map(_first_pass_every, [(path, options) for _, path in files])
+        for done, ((index, _), (sha, error, leaves)) in enumerate(zip(files, results, strict=True), 1):
+            photo = items[index]
+            photo.sha256 = sha
+            if error:
+                photo.status, photo.reason = "rejected", error
+                expanded.append(photo)
+            for number, (dhash, picture, notes, box, reason) in enumerate(leaves):
+                leaf = Item(f"{photo.source}#{number:02d}", photo.label, photo.path, split=photo.split, group=photo.group or f"photo:{sha}")
+                leaf.sha256 = hashlib.sha256(f"{sha}#{number}".encode()).hexdigest()
+                leaf.warnings, leaf.photo, leaf.number, leaf.box = notes, photo.source, number, box
+                if reason:
+                    leaf.status, leaf.reason = "rejected", reason
+                else:
+                    perceptual[len(expanded)] = dhash
+                    leaf.spilled = handle.tell()
+                    handle.write(picture or b"")
+                expanded.append(leaf)
+            if progress and (done % 16 == 0 or done == len(files)):
+                progress(done, len(files), "normalising")
+    return expanded, perceptual
+
+
 def spilled_size(options: BuildOptions) -> tuple[int, int]:
     """Bytes of a normalised picture in a spill file, and of the descriptors after it (0 for kinds without)."""
     from .description import DESCRIPTOR_NAMES
@@ -621,6 +725,8 @@ def build(
     options = options or BuildOptions()
     if options.kind not in ("digit", "leaf", "auto", "none"):
         raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    if options.every and options.kind != "leaf":
+        raise ParameterError("every", f"every leaf of a photo (--all) needs kind='leaf', got kind={options.kind!r}")
     if options.augment:
         from .augmentation import resolve
 
@@ -743,6 +849,7 @@ def _finish(
             "augment_preset": options.augmentation if options.augment else None,
             "shard_mb": options.shard_mb,
             "descriptors": options.describes,
+            "every": options.every,
         },
         "labels": labels,
         "image_shape": [options.size, options.size, options.channels],
@@ -765,9 +872,13 @@ def _finish(
     write("labels.txt", "".join(f"{name}\n" for name in labels))
     table = io.StringIO(newline="")
     rows = csv.writer(table)
-    rows.writerow(["source", "label", "split", "status", "reason", "shard", "sha256", "warnings"])
+    every = ["photo", "leaf", "x", "y", "width", "height"] if options.every else []
+    rows.writerow(["source", "label", "split", "status", "reason", "shard", "sha256", "warnings", *every])
     for item in items:
-        rows.writerow([item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256, item.warnings])
+        row = [item.source, item.label, item.split or "", item.status, item.reason, item.shard, item.sha256, item.warnings]
+        if options.every:
+            row += [item.photo or item.source, *(("",) * 5 if item.box is None else (item.number, *item.box))]
+        rows.writerow(row)
     write("manifest.csv", table.getvalue())
     write(INFO_FILE, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     write(COMPLETE_FILE, "complete\n")  # last: the dataset is whole
@@ -784,7 +895,10 @@ def _build(
     previous: dict[str, str],
     spill: Path,
 ) -> BuildReport:
-    perceptual = _first_pass_all(items, options, workers, spill, progress)
+    if options.every:
+        items, perceptual = _first_pass_leaves(items, options, workers, spill, progress)
+    else:
+        perceptual = _first_pass_all(items, options, workers, spill, progress)
     plan = _plan(items, options, previous, perceptual)
     labels, label_index, plans, shard_counts, ordered = plan.labels, plan.label_index, plan.members, plan.shard_counts, plan.ordered
     tasks = [

@@ -630,6 +630,9 @@ def build(
     ] = None,
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
     descriptors: Annotated[bool, typer.Option(help="Leaves: store each leaf's descriptors in its records (--no-descriptors: images only).")] = True,
+    every: Annotated[
+        bool, typer.Option("--all", help="Leaves: every leaf of a photo becomes an example (scanner beds); a photo's leaves share a split.")
+    ] = False,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
     runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam, from leafprep's beam extra).")] = Runner.local,
@@ -656,7 +659,9 @@ def build(
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
         side = size if size is not None else (64 if chosen == "leaf" else 28)
-        options = builder.BuildOptions(chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors)
+        options = builder.BuildOptions(
+            chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors, every
+        )
         if runner == Runner.beam:
             report = _build_on_beam(source, out, options, beam_option or [], overwrite)
             _print_build_summary(report)

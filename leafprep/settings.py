@@ -45,6 +45,10 @@ class BuildOptions:
     descriptors : bool
         Leaves: measure each leaf's descriptors and store them in its
         records (``kind="leaf"`` only; the default).
+    every : bool
+        Leaves: every leaf of a photo becomes an example (a scanner bed of
+        several leaves, :func:`leafprep.segment_all`); the leaves of one
+        photo stay in one split. Default: one leaf a photo.
     """
 
     kind: str = "digit"
@@ -56,6 +60,7 @@ class BuildOptions:
     shard_mb: float = 64.0
     augment_preset: str | None = None
     descriptors: bool = True
+    every: bool = False
 
     @property
     def augmentation(self) -> str:

@@ -113,7 +113,10 @@ def _ellipses_scan(dpi: int) -> tuple[bytes, list[float]]:
     for (cx, cy), (a, b), angle in [((450, 500), (260, 150), 25), ((1300, 550), (200, 200), 0), ((900, 1100), (330, 140), -60)]:
         cv2.ellipse(coverage, ((cx, cy), (2 * a, 2 * b), angle), 1.0, -1, lineType=cv2.LINE_AA)
         areas.append(math.pi * a * b)
-    image = np.full((height, width, 3), (245, 245, 241), np.float32) * (1 - coverage[..., None]) + np.array((55, 115, 40), np.float32) * coverage[..., None]
+    image = (
+        np.full((height, width, 3), (245, 245, 241), np.float32) * (1 - coverage[..., None])
+        + np.array((55, 115, 40), np.float32) * coverage[..., None]
+    )
     buffer = io.BytesIO()
     Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=92, dpi=(dpi, dpi))
     return buffer.getvalue(), areas
@@ -215,3 +218,34 @@ def test_real_swedish_leaves_laid_on_blue_card_are_each_found():
     found = quiet_segment_all(card)
     assert len(found) == 6
     assert np.median(best_ious(found, truths)) > 0.97
+
+
+def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_and_lists_each_leafs_box(tmp_path):
+    import shutil
+
+    from leafprep.build import BuildOptions, build
+
+    for k in range(4):
+        folder = tmp_path / "src" / ("oak" if k % 2 else "ash")
+        folder.mkdir(parents=True, exist_ok=True)
+        photo, _ = leaf_bed(np.random.default_rng(k), leaves=3, species="ovata" if k % 2 else "lanceolata", side=900)
+        Image.fromarray(photo).save(folder / f"bed{k}.png")
+    shutil.copy(tmp_path / "src" / "oak" / "bed1.png", tmp_path / "src" / "oak" / "copy.png")
+    Image.fromarray(np.full((300, 400, 3), 240, np.uint8)).save(tmp_path / "src" / "oak" / "blank.png")
+    options = BuildOptions(kind="leaf", size=32, split=(0.5, 0.0, 0.5), every=True)
+    report = build(tmp_path / "src", tmp_path / "ds", options, workers=0)
+    rows = list(csv.DictReader(open(tmp_path / "ds" / "manifest.csv", encoding="utf-8")))
+    written = [row for row in rows if row["status"] == "written"]
+    assert len(written) == 12 and report.info["splits"]["train"]["examples"] + report.info["splits"]["test"]["examples"] == 12
+    for photo in {row["photo"] for row in written}:
+        leaves = [row for row in written if row["photo"] == photo]
+        assert [row["leaf"] for row in leaves] == ["0", "1", "2"] and len({row["split"] for row in leaves}) == 1
+        assert all(row["source"] == f"{photo}#{int(row['leaf']):02d}" and int(row["width"]) > 0 for row in leaves)
+    assert [row["status"] for row in rows if row["photo"] == "oak/copy.png"] == ["duplicate"] * 3
+    assert [(row["status"], row["reason"]) for row in rows if row["source"] == "oak/blank.png"] == [
+        ("rejected", "no leaf found: nothing stands out from the background")
+    ]
+    # Worker processes or none: the same bytes.
+    build(tmp_path / "src", tmp_path / "ds2", options, workers=2)
+    for name in ["manifest.csv", "dataset_info.json", *(p.name for p in (tmp_path / "ds").glob("*.tfrecord"))]:
+        assert (tmp_path / "ds" / name).read_bytes() == (tmp_path / "ds2" / name).read_bytes(), name
