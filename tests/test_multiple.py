@@ -95,7 +95,7 @@ def test_one_leaf_with_all_gives_one_image():
 
 
 def test_a_photo_with_500_specks_is_not_500_leaves():
-    photo, truths = leaf_bed(np.random.default_rng(2), leaves=4, dust=0)
+    photo, _ = leaf_bed(np.random.default_rng(2), leaves=4, dust=0)
     rng = np.random.default_rng(5)
     for _ in range(500):  # specks of 1 to 6 pixels across, some as large as the speck filter lets through
         cv2.circle(photo, (int(rng.integers(0, photo.shape[1])), int(rng.integers(0, photo.shape[0]))), int(rng.integers(1, 4)), (30, 25, 20), -1)
