@@ -149,6 +149,25 @@ def test_a_leaf_run_outlines_the_leaf_names_the_top_species_and_warns_of_a_cut_l
     assert any("touches the image border" in warning for warning in cut["warnings"]), cut["warnings"]
 
 
+def test_a_photo_of_several_leaves_names_every_leaf_with_its_box_and_the_species_over_all_of_them(client, served):
+    from leafprep.synthetic import leaf_bed
+
+    photo, truths = leaf_bed(np.random.default_rng(8), leaves=4, species="ovata", side=1000)
+    body = client.post("/api/predict?run=leaves&steps=true", files={"file": ("bed.png", encode(photo, "PNG"), "image/png")}).json()
+    assert body["sheet"] is True and len(body["leaves"]) == 4 and body["digits"] == []
+    for entry, truth in zip(body["leaves"], truths, strict=True):  # reading order: leaf_bed lays them row by row
+        x, y, w, h = entry["box"]
+        ys, xs = np.nonzero(truth)
+        assert abs(x - xs.min()) <= 3 and abs(y - ys.min()) <= 3 and abs(x + w - 1 - xs.max()) <= 3 and abs(y + h - 1 - ys.max()) <= 3
+        assert entry["label"] == entry["top"][0]["label"] and picture(entry["input"]).shape == (32, 32)
+    # The species over every leaf: their probabilities averaged (a leaf run of four classes lists them all in each top).
+    mean = np.mean([next(t["probability"] for t in entry["top"] if t["label"] == body["label"]) for entry in body["leaves"]])
+    assert body["label"] == body["top"][0]["label"] and body["probability"] == pytest.approx(mean, abs=1e-5)
+    assert any(w.startswith("left out as not leaves") for w in body["warnings"]) and picture(body["steps"]["photo"]).ndim == 3
+    single = client.post("/api/predict?run=leaves&sheet=false", files={"file": ("bed.png", encode(photo, "PNG"), "image/png")}).json()
+    assert single["sheet"] is False and single["leaves"] == [] and any("the largest is used" in w for w in single["warnings"])
+
+
 def test_learned_gives_a_softmax_weight_map_and_a_convnets_dream_made_once(client, served):
     weights = client.get("/api/learned?run=softmax&label=3")
     assert weights.status_code == 200 and weights.headers["content-type"] == "image/png"

@@ -6,7 +6,9 @@ checks (the pixel limit is read from the header before a pixel is decoded).
 
 A digit run reads a photo with several digits as a sheet (every digit with
 its box, in reading order) and a photo with one digit exactly as
-``leafprep predict`` does.
+``leafprep predict`` does. A leaf run names every leaf of a photo of several
+(a scanner bed), each with its box and its own answer, and the species most
+likely over all of them.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def predict(
         Add the step pictures (photo, light-corrected, mask, crop, input), the
         attention map over the input and each sheet digit's input, as PNG data URLs.
     sheet : bool, optional
-        Digit runs: ``None`` reads a photo with two or more digits as a sheet;
-        ``True`` always, ``False`` never (the main digit only).
+        ``None`` reads a photo with two or more digits (leaves) as a sheet;
+        ``True`` always, ``False`` never (the main digit or the largest leaf only).
     top_k : int, optional
         Classes listed in ``top``.
     max_pixels : int
@@ -79,7 +81,10 @@ def predict(
         ``run``, ``kind``, ``label``, ``probability``, ``top`` (label and
         probability, most likely first), ``sheet``, ``number`` and ``digits``
         (each with ``box`` (x, y, width, height) in the upright photo,
-        ``label``, ``probability`` and ``top``), ``image_size`` (width, height),
+        ``label``, ``probability`` and ``top``), ``leaves`` (the same for each
+        leaf of a leaf sheet, with its ``notes``; then ``label``, ``probability``
+        and ``top`` are over all of them: their probabilities averaged),
+        ``image_size`` (width, height),
         ``warnings``, ``notes``, ``learned`` (what picture of the winning class
         ``GET /api/learned`` gives), ``seconds`` and, with ``steps``, ``steps``
         and ``attention``.
@@ -114,7 +119,8 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
     loaded = _load(_Upload(data, name), max_pixels=max_pixels, min_side=None if kind == "none" else decode_min_side(kind, size))
     rgb, (full_height, full_width) = loaded.rgb, loaded.full_shape
     clock.lap("decode")
-    answer: dict[str, Any] = {"run": served.name, "kind": kind, "sheet": False, "number": None, "digits": [], "image_size": [full_width, full_height]}
+    answer: dict[str, Any] = {"run": served.name, "kind": kind, "sheet": False, "number": None, "digits": [], "leaves": []}
+    answer["image_size"] = [full_width, full_height]
     answer["warnings"], answer["notes"] = [], []
     stages = None
     digits = []
@@ -135,6 +141,9 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
         stages = normalize_steps(rgb, kind, size, mode=None if kind == "digit" else mode)
         image = stages.result
         answer["notes" if kind == "digit" else "warnings"] = list(stages.notes)  # a leaf's notes are what it warned of
+    if kind == "leaf" and (sheet or (sheet is None and stages is not None and any(_SEVERAL in note for note in stages.notes))):
+        clock.lap("normalize")
+        return _leaves(served, answer, data, name, steps, top_k, max_pixels, clock)
     clock.lap("normalize")
     descriptors = None
     if served.facts.get("descriptors") and stages is not None:
@@ -192,6 +201,56 @@ def _sheet(
     if steps:
         drawn = pictures.boxes(rgb, [(digit.box, entry["label"]) for digit, entry in zip(digits, found, strict=True)])
         answer["steps"] = {"photo": pictures.data_url(pictures.shrink(drawn, 2 * PICTURE_SIDE))}
+        clock.lap("pictures")
+    answer["seconds"] = clock.laps
+    return answer
+
+
+#: What the single-leaf segmentation says of a photo of several leaves (leafprep.segmentation.leaves.leaf_mask).
+_SEVERAL = "leaves found: the largest is used"
+
+
+def _leaves(
+    served: ServedRun, answer: dict[str, Any], data: bytes, name: str, steps: bool, top_k: int, max_pixels: int, clock: _Clock
+) -> dict[str, Any]:
+    """Every leaf of a photo of several, each named (one batch), as ``leafprep build --all`` cut them out; the
+    species over all of them from their probabilities averaged."""
+    from types import SimpleNamespace
+
+    from ..description import leaf_descriptors
+    from ..figures import outline_all
+    from ..normalization import _full_box, _leaf_image
+    from ..segmentation import analyse_leaves
+    from ..segmentation.multiple import leaf_notes
+
+    found = analyse_leaves(_Upload(data, name), max_pixels=max_pixels, warn=False)  # decoded again, large enough for every leaf
+    images, described = [], []
+    for leaf in found.leaves:
+        x, y, w, h = leaf.box
+        image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, served.size, served.facts["mode"], 4 / 28, False)
+        images.append(_batch(image))
+        if served.facts.get("descriptors"):
+            mask = leaf.full_mask(found.photo.shape[:2])
+            described.append(leaf_descriptors(found.photo, mask, scale=found.scale, detail=found.decoded, area=leaf.area, source=name).values)
+    clock.lap("normalize")
+    batch = np.concatenate(images)
+    probabilities = served.probabilities(batch, np.stack(described) if described else None)
+    clock.lap("network")
+    entries = []
+    for index, (leaf, image, p) in enumerate(zip(found.leaves, batch, probabilities, strict=True)):
+        top = _top(served.labels, p, top_k)
+        entry = {"index": index, "box": list(_full_box(leaf.box, found.scale)), "label": top[0]["label"], "probability": top[0]["probability"]}
+        entry.update(top=top, notes=list(leaf.notes))
+        if steps:
+            entry["input"] = pictures.data_url(image)
+        entries.append(entry)
+    answer.update(sheet=True, leaves=entries, top=_top(served.labels, probabilities.mean(axis=0), top_k))
+    answer["label"], answer["probability"] = answer["top"][0]["label"], answer["top"][0]["probability"]
+    answer["warnings"] = leaf_notes(found.leaves, found.left_out)
+    answer["learned"] = _learned(served, answer["label"])
+    if steps:
+        drawn = [SimpleNamespace(index=i, box=leaf.box, mask=leaf.mask, notes=leaf.notes) for i, leaf in enumerate(found.leaves)]
+        answer["steps"] = {"photo": pictures.data_url(pictures.shrink(outline_all(found.photo, drawn), 2 * PICTURE_SIDE))}
         clock.lap("pictures")
     answer["seconds"] = clock.laps
     return answer

@@ -310,7 +310,9 @@ def create_app(runs: dict[str, ServedRun], limits: Limits | None = None, *, allo
         request: Request,
         run: str | None = Query(None, description="The run's name (GET /api/runs); default: the first run."),
         steps: bool = Query(False, description="Add the step pictures and the attention map as PNG data URLs."),
-        sheet: bool | None = Query(None, description="Digit runs: read every digit of a sheet (default: when there are two or more)."),
+        sheet: bool | None = Query(
+            None, description="Read every digit of a sheet, every leaf of a photo of several (default: when there are two or more)."
+        ),
         top: int = Query(5, ge=1, le=1000, description="Classes listed in `top`."),
     ) -> JSONResponse:
         """The run's top classes for the image, normalised as its training data were. A digit run reads a photo of

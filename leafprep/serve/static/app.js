@@ -102,11 +102,13 @@
 
   function show(data) {
     $("answer-box").hidden = false;
-    $("answer").textContent = data.sheet ? data.number : data.label;
-    $("answer-probability").textContent = data.sheet ? "" : percent(data.probability);
-    const what = data.sheet
-      ? `${data.digits.length} digits read, left to right and top to bottom`
-      : `${data.kind === "leaf" ? "the species" : "the class"} most likely, and its probability`;
+    const leaves = data.leaves || [];
+    const objects = data.kind === "leaf" ? leaves : data.digits;
+    $("answer").textContent = data.sheet && data.kind !== "leaf" ? data.number : data.label;
+    $("answer-probability").textContent = data.sheet && data.kind !== "leaf" ? "" : percent(data.probability);
+    let what = `${data.kind === "leaf" ? "the species" : "the class"} most likely, and its probability`;
+    if (data.sheet && data.kind === "leaf") what = `the species most likely over ${leaves.length} leaves; each leaf below, numbered as on the photo`;
+    else if (data.sheet) what = `${data.digits.length} digits read, left to right and top to bottom`;
     $("what").textContent = what;
     $("warnings").replaceChildren(
       ...data.warnings.map((text) => element("li", { class: "warning" }, text)),
@@ -114,16 +116,19 @@
     );
 
     $("sheet").hidden = !data.sheet;
+    $("sheet-title").textContent = data.kind === "leaf" ? "Every leaf of the photo" : "Every digit of the sheet";
     $("digits").replaceChildren(
-      ...data.digits.map((digit) => {
-        const cell = element("figure", { class: "digit" });
-        if (digit.input) cell.append(element("img", { src: digit.input, alt: `digit read as ${digit.label}`, class: "pixelated" }));
-        cell.append(element("figcaption", {}, `${digit.label} ${percent(digit.probability)}`));
+      ...objects.map((found, position) => {
+        const noun = data.kind === "leaf" ? "leaf" : "digit";
+        const cell = element("figure", { class: `digit ${noun}` });
+        if (found.input) cell.append(element("img", { src: found.input, alt: `${noun} read as ${found.label}`, class: "pixelated" }));
+        const number = data.kind === "leaf" ? `${String(position).padStart(2, "0")}: ` : "";
+        cell.append(element("figcaption", {}, `${number}${found.label} ${percent(found.probability)}`));
         return cell;
       }),
     );
 
-    $("top-title").textContent = data.sheet ? "Top classes of the first digit" : "Top classes";
+    $("top-title").textContent = data.sheet ? (data.kind === "leaf" ? "Top species over every leaf" : "Top classes of the first digit") : "Top classes";
     $("top").replaceChildren(...data.top.map(bar));
 
     const steps = data.steps || {};
