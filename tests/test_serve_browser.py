@@ -168,6 +168,26 @@ def test_a_leaf_run_shows_the_leaf_outlined_and_the_top_species(page, tmp_path):
     screenshot(page, "leaf", tmp_path)
 
 
+def test_a_photo_of_several_leaves_lists_every_leaf_numbered_with_its_species(page, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from leafprep.synthetic import leaf_bed
+
+    photo, _ = leaf_bed(np.random.default_rng(8), leaves=5, side=1000)
+    path = tmp_path / "bed.png"
+    Image.fromarray(photo).save(path)
+    page.select_option("#run", "leaves")
+    page.set_input_files("#file", str(path))
+    expect(page.locator("#digits figure")).to_have_count(5)
+    expect(page.locator("#sheet-title")).to_have_text("Every leaf of the photo")
+    expect(page.locator("#digits figcaption").first).to_have_text(re.compile(r"^00: (lanceolata|ovata|palmata|quercoides) \d+(\.\d)?%$"))
+    expect(page.locator("#answer")).to_have_text(re.compile(r"^(lanceolata|ovata|palmata|quercoides)$"))
+    expect(page.locator("#what")).to_contain_text("over 5 leaves")
+    screenshot(page, "leaves", tmp_path)
+
+
 def test_a_photo_dropped_or_pasted_on_the_page_is_read(page):
     from playwright.sync_api import expect
     from serving import drawn_seven
