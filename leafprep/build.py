@@ -385,9 +385,9 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
 
     import cv2
 
-    from .description import leaf_descriptors
+    from .description import leaf_example
     from .loading import DEFAULT_MAX_PIXELS, _read_bytes
-    from .normalization import _full_box, _leaf_image
+    from .normalization import _full_box
     from .segmentation import analyse_leaves
     from .segmentation.multiple import leaf_notes
 
@@ -408,7 +408,6 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
         return sha, exc.reason, []
     except Exception as exc:  # a bug on one input must not stop the build
         return sha, f"internal error {type(exc).__name__}: {exc}", []
-    margin = 4 / 28
     photo_notes = leaf_notes([], found.left_out)
     leaves: list[tuple[int, bytes | None, str, tuple[int, int, int, int], str]] = []
     for index, leaf in enumerate(found.leaves):
@@ -416,21 +415,11 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
         box = _full_box(leaf.box, found.scale)
         notes = "; ".join((photo_notes if index == 0 else []) + leaf.notes)
         try:
-            image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, options.size, options.mode or "gray", margin, False)
-            picture = _to_uint8(image).tobytes()
-            if options.describes:
-                values = leaf_descriptors(
-                    found.photo,
-                    leaf.full_mask(found.photo.shape[:2]),
-                    scale=found.scale,
-                    detail=found.decoded,
-                    area=leaf.area,
-                    source=f"{path} leaf {index:02d}",
-                ).values
-                picture += np.asarray(values, "<f4").tobytes()
+            image, values = leaf_example(found, index, options.size, options.mode or "gray", descriptors=options.describes)
         except LeafprepError as exc:
             leaves.append((0, None, notes, box, exc.reason))
             continue
+        picture = _to_uint8(image).tobytes() + (b"" if values is None else np.asarray(values, "<f4").tobytes())
         gray = cv2.cvtColor(np.ascontiguousarray(found.photo[y : y + h, x : x + w]), cv2.COLOR_RGB2GRAY)
         leaves.append((difference_hash(np.where(leaf.mask, gray, 255).astype(np.uint8)), picture, notes, box, ""))
     return sha, "", leaves

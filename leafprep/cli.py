@@ -924,12 +924,14 @@ def predict(
     run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
     photos: Annotated[list[str], typer.Argument(help="Photos, folders (searched recursively) or globs.", show_default=False)],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes to print for each photo.")] = 3,
-    all_digits: Annotated[bool, typer.Option("--all", help="Read every digit of a sheet and print the number.")] = False,
+    all_digits: Annotated[
+        bool, typer.Option("--all", help="Read every digit of a sheet and print the number; name every leaf of a photo of several.")
+    ] = False,
     steps: Annotated[Optional[Path], typer.Option(help="Picture of photo, input and probabilities: a .png (one photo) or a folder.")] = None,
 ) -> None:
     """Normalise each photo with the run's own settings and print its most likely classes."""
     from trainers.predict import predict as answer
-    from trainers.predict import predict_sheet, save_steps
+    from trainers.predict import predict_leaves, predict_sheet, save_steps
     from trainers.runs import load_run
 
     with _fails_cleanly():
@@ -941,6 +943,13 @@ def predict(
     pictures = _Outputs(steps, ".png", steps.suffix.lower() == ".png" and len(inputs) == 1) if steps is not None else None
 
     def work(item: Input) -> None:
+        if all_digits and loaded.settings["kind"] == "leaf":
+            overall, leaves = predict_leaves(loaded, item.path, top_k=top_k)
+            ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in overall)
+            out_console.print(f"{printable(str(item.path))}: {overall[0][0]}  ({ranked}; over {len(leaves)} leaves)", markup=False, highlight=False)
+            for n, leaf in enumerate(leaves):
+                out_console.print(f"  leaf {n:02d}: {leaf.label}  {leaf.top[0][1]:.3f}", markup=False, highlight=False)
+            return
         if all_digits:
             number, found = predict_sheet(loaded, item.path, top_k=top_k)
             digits = ", ".join(f"{p.label} {p.top[0][1]:.2f}" for p in found)

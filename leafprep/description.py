@@ -77,6 +77,7 @@ __all__ = [
     "describe_all",
     "describe_normalised",
     "leaf_descriptors",
+    "leaf_example",
     "uniform_lbp",
 ]
 
@@ -612,6 +613,47 @@ def describe_all(
         )
         measured.append(((int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))), descriptors))
     return measured
+
+
+def leaf_example(found: Any, index: int, size: int, mode: str = "gray", *, descriptors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """One leaf of a photo of several, as ``leafprep build --all`` writes it: its normalised image and its descriptors.
+
+    ``leafprep build --all``, ``leafprep predict --all`` and ``serve`` all cut a
+    leaf out this way, so that a run sees what it was trained on.
+
+    Parameters
+    ----------
+    found : leafprep.segmentation.LeavesAnalysis
+        What :func:`leafprep.segmentation.analyse_leaves` found.
+    index : int
+        Which leaf (reading order).
+    size : int
+        Side of the normalised image.
+    mode : {"gray", "silhouette", "rgb"}, optional
+    descriptors : bool, optional
+        Measure the leaf (:func:`leaf_descriptors`) too; else None.
+
+    Returns
+    -------
+    image : (size, size) or (size, size, 3) ndarray of float32
+    values : (len(DESCRIPTOR_NAMES),) ndarray of float32 or None
+
+    Raises
+    ------
+    NothingFoundError
+        The leaf is too small to describe.
+    """
+    from .geometry import MNIST_MARGIN
+    from .normalization import _leaf_image
+
+    leaf = found.leaves[index]
+    x, y, w, h = leaf.box
+    image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, size, mode, MNIST_MARGIN, False)
+    if not descriptors:
+        return image, None
+    mask = leaf.full_mask(found.photo.shape[:2])
+    name = f"{found.name} leaf {index:02d}"
+    return image, leaf_descriptors(found.photo, mask, scale=found.scale, detail=found.decoded, area=leaf.area, source=name).values
 
 
 def _name(source: ImageSource) -> str:

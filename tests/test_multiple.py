@@ -249,3 +249,19 @@ def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_a
     build(tmp_path / "src", tmp_path / "ds2", options, workers=2)
     for name in ["manifest.csv", "dataset_info.json", *(p.name for p in (tmp_path / "ds").glob("*.tfrecord"))]:
         assert (tmp_path / "ds" / name).read_bytes() == (tmp_path / "ds2" / name).read_bytes(), name
+
+
+def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_them(serve_runs, tmp_path):
+    from trainers.predict import predict_leaves
+
+    photo, _ = leaf_bed(np.random.default_rng(9), leaves=3, species="palmata", side=900)
+    source = tmp_path / "bed.png"
+    Image.fromarray(photo).save(source)
+    overall, leaves = predict_leaves(serve_runs["leaves"], source, top_k=4)
+    assert len(leaves) == 3 and len(overall) == 4 and [p for _, p in overall] == sorted((p for _, p in overall), reverse=True)
+    mean = np.mean([leaf.probabilities for leaf in leaves], axis=0)
+    assert overall[0][1] == pytest.approx(float(mean.max()), abs=1e-6)
+    result = CliRunner().invoke(app, ["predict", str(serve_runs["leaves"]), str(source), "--all"])
+    assert result.exit_code == 0, result.output
+    assert f"{overall[0][0]}  (" in result.stdout and "over 3 leaves" in result.stdout
+    assert [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.startswith("  leaf")] == ["leaf 00", "leaf 01", "leaf 02"]

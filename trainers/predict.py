@@ -14,7 +14,7 @@ from .runs import Run, load_run
 if TYPE_CHECKING:
     from leafprep.normalization import Steps
 
-__all__ = ["Prediction", "predict", "predict_sheet", "prepare", "prepare_inputs", "prepare_steps"]
+__all__ = ["Prediction", "predict", "predict_leaves", "predict_sheet", "prepare", "prepare_inputs", "prepare_steps"]
 
 
 @dataclass
@@ -115,6 +115,36 @@ def predict_sheet(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int =
         Prediction(f"{photo} digit {n + 1}", _top(loaded, p, top_k), image, p) for n, (image, p) in enumerate(zip(images, probabilities, strict=True))
     ]
     return "".join(item.label for item in found), found
+
+
+def predict_leaves(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int = 3) -> tuple[list[tuple[str, float]], list[Prediction]]:
+    """Name every leaf of a photo of several, in reading order: (the species over all of them, one prediction a leaf).
+
+    Each leaf is cut out and measured as ``leafprep build --all`` did it
+    (:func:`leafprep.description.leaf_example`); the species over all of them
+    ranks the classes by their probabilities averaged over the leaves.
+    """
+    from leafprep.description import leaf_example
+    from leafprep.loading import DEFAULT_MAX_PIXELS
+    from leafprep.segmentation import analyse_leaves
+
+    loaded = run if isinstance(run, Run) else load_run(run)
+    settings = loaded.settings
+    if settings["kind"] != "leaf":
+        from leafprep.errors import LeafprepError
+
+        raise LeafprepError(str(loaded.folder), f"names leaves, but its photos are of kind {settings['kind']!r}: use --all for digit sheets")
+    found = analyse_leaves(photo, max_pixels=DEFAULT_MAX_PIXELS)
+    size, mode = int(settings["size"]), settings.get("mode") or "gray"
+    examples = [leaf_example(found, i, size, mode, descriptors=loaded.reads_descriptors) for i in range(len(found.leaves))]
+    images = np.stack([image[:, :, None] if image.ndim == 2 else image for image, _ in examples]).astype(np.float32)
+    descriptors = np.stack([np.asarray(values) for _, values in examples]) if loaded.reads_descriptors else None
+    probabilities = loaded.probabilities(images, descriptors)
+    leaves = [
+        Prediction(f"{photo} leaf {n:02d}", _top(loaded, p, top_k), image, p, values)
+        for n, (image, p, (_, values)) in enumerate(zip(images, probabilities, examples, strict=True))
+    ]
+    return _top(loaded, probabilities.mean(axis=0), top_k), leaves
 
 
 def save_steps(run: Run, photo: Any, prediction: Prediction, path: str | os.PathLike[str]) -> None:

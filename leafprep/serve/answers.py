@@ -217,24 +217,18 @@ def _leaves(
     species over all of them from their probabilities averaged."""
     from types import SimpleNamespace
 
-    from ..description import leaf_descriptors
+    from ..description import leaf_example
     from ..figures import outline_all
-    from ..normalization import _full_box, _leaf_image
+    from ..normalization import _full_box
     from ..segmentation import analyse_leaves
     from ..segmentation.multiple import leaf_notes
 
     found = analyse_leaves(_Upload(data, name), max_pixels=max_pixels, warn=False)  # decoded again, large enough for every leaf
-    images, described = [], []
-    for leaf in found.leaves:
-        x, y, w, h = leaf.box
-        image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, served.size, served.facts["mode"], 4 / 28, False)
-        images.append(_batch(image))
-        if served.facts.get("descriptors"):
-            mask = leaf.full_mask(found.photo.shape[:2])
-            described.append(leaf_descriptors(found.photo, mask, scale=found.scale, detail=found.decoded, area=leaf.area, source=name).values)
+    reads = bool(served.facts.get("descriptors"))
+    examples = [leaf_example(found, i, served.size, served.facts["mode"] or "gray", descriptors=reads) for i in range(len(found.leaves))]
     clock.lap("normalize")
-    batch = np.concatenate(images)
-    probabilities = served.probabilities(batch, np.stack(described) if described else None)
+    batch = np.concatenate([_batch(image) for image, _ in examples])
+    probabilities = served.probabilities(batch, np.stack([np.asarray(values) for _, values in examples]) if reads else None)
     clock.lap("network")
     entries = []
     for index, (leaf, image, p) in enumerate(zip(found.leaves, batch, probabilities, strict=True)):
