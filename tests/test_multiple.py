@@ -265,3 +265,16 @@ def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_the
     assert result.exit_code == 0, result.output
     assert f"{overall[0][0]}  (" in result.stdout and "over 3 leaves" in result.stdout
     assert [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.startswith("  leaf")] == ["leaf 00", "leaf 01", "leaf 02"]
+
+
+def test_a_leaf_cut_by_the_photo_border_is_flagged_and_the_others_are_not():
+    photo, truths = leaf_bed(np.random.default_rng(11), leaves=6, square=False, strip=False)
+    ys, xs = np.nonzero(truths[0])
+    cut = photo[:, int(xs.mean()) :]  # through the middle of the first leaf
+    found = quiet_segment_all(cut)
+    flagged = [f.index for f in found if any("touches the image border" in note for note in f.notes)]
+    # What truly reaches the border (within 2 pixels: leaf_bed may lay a leaf at the edge).
+    edge = np.zeros(cut.shape[:2], bool)
+    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
+    touching = [f.index for f in found if (frame_mask(f, cut.shape[:2]) & edge).any()]
+    assert len(found) == 6 and 0 in flagged and flagged == touching
