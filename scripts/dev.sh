@@ -33,17 +33,22 @@ demo)
     .venv/bin/leafprep build sample_data/leaves --out out/demo/leaf-dataset --kind leaf --size 64 --split 60/20/20 --augment 2
     .venv/bin/leafprep inspect out/demo/leaf-dataset
     .venv/bin/leafprep verify out/demo/leaf-dataset
-    echo "== Digits: the 20 sample photos as a dataset, 30 augmented copies of each (out/demo/digit-dataset)"
-    .venv/bin/leafprep build sample_data/digits --out out/demo/digit-dataset --kind digit --split 100/0/0 --augment 30
-    echo "== A small conv-net trained on them (run folder out/demo/run)"
-    .venv/bin/leafprep train out/demo/digit-dataset --out out/demo/run --model convnet --epochs 12 --patience 12 --batch-size 32
-    echo "== Its answers for the sample photos (pictures in out/demo/predictions)"
+    echo "== Leaves: a small leaf model on them (the default recipe for leaves: the descriptor model; run folder out/demo/leaf-run)"
+    .venv/bin/leafprep train out/demo/leaf-dataset --out out/demo/leaf-run
+    echo "== Digits: real handwriting, 9,000 MNIST digits and 1,000 held back (sample_data/mnist), as a dataset, verified"
+    .venv/bin/leafprep build sample_data/mnist --out out/demo/digit-dataset
+    .venv/bin/leafprep verify out/demo/digit-dataset
+    echo "== A fast conv-net trained on the 9,000 (run folder out/demo/run), then tested on the 1,000 it never saw"
+    .venv/bin/leafprep train out/demo/digit-dataset --out out/demo/run --model fast --epochs 4 --patience 4
+    .venv/bin/leafprep evaluate out/demo/run out/demo/digit-dataset --split test
+    echo "== Photos it never trained on: the 20 sample photos (pictures in out/demo/predictions) and a sheet of ten digits"
     .venv/bin/leafprep predict out/demo/run sample_data/digits --top-k 2 --steps out/demo/predictions
+    .venv/bin/leafprep predict out/demo/run sample_data/sheets/sheet-0123456789.jpg --all
     echo "== What it learned: its first-layer filters, and where it looks in a photo of a 7 (out/demo/*.png)"
     .venv/bin/leafprep visualize out/demo/run --what weights --out out/demo/weights.png
     .venv/bin/leafprep visualize out/demo/run --what gradcam --input sample_data/digits/7/photo-1.jpg --out out/demo/gradcam-7.png
-    echo "== Try it live: draw a digit or upload a photo in your browser (http://127.0.0.1:8000/, Ctrl-C stops it):"
-    echo ".venv/bin/leafprep serve out/demo/run"
+    echo "== Try it live: draw a digit or give a photo of digits or leaves in your browser (http://127.0.0.1:8000/, Ctrl-C stops it):"
+    echo ".venv/bin/leafprep serve out/demo/run out/demo/leaf-run"
     ;;
 test)
     setup ".[dev]"

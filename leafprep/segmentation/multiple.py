@@ -69,11 +69,15 @@ FRAGMENT_SHARE = 0.2
 #: An object under this share of the frame is a speck, whatever the leaves' size.
 MIN_LEAF_SHARE = 0.0003
 #: A neck is narrow when its width is at most this share of the narrower part's greatest width.
-NECK_SHARE = 0.5
+NECK_SHARE = 0.35
 #: A part split off at a neck must hold this share of the typical leaf's area (a lobe or a petiole does not).
-PART_SHARE = 0.3
+PART_SHARE = 0.5
+#: An object under this share of the typical leaf's area within :data:`JOIN_GAP` of a larger one joins it (leaflets, a cut blade).
+JOIN_SHARE = 0.5
+#: The gap, as a share of the working image's longer side.
+JOIN_GAP = 0.006
 #: Only an object this many times the typical leaf's area is split (a compound leaf's rachis is a narrow neck too).
-SPLIT_FROM = 1.5
+SPLIT_FROM = 1.8
 #: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
 OVERSIZED = 1.8
 
@@ -309,14 +313,26 @@ def leaf_masks(
     # touching pair, the leaf).
     sizable = sorted(a for a in areas.values() if a >= 0.1 * largest)
     typical = float(sizable[(len(sizable) - 1) // 2])
+    # Pieces much smaller than a leaf within a small gap of a larger object are part of it: leaflets whose
+    # rachis is too thin to see, a blade cut in two by a pale midrib.
+    joined = _join_pieces(labels, stats, kept, areas, typical, round(JOIN_GAP * max(height, width)))
     parts: list[tuple[np.ndarray, tuple[int, int], list[str]]] = []  # mask crop, its corner, notes
     for i in kept:
+        if i in joined:
+            continue
         if areas[i] < FRAGMENT_SHARE * typical:
             left_out[_FRAGMENT] += 1
             continue
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        crop = labels[y : y + h, x : x + w] == i
+        members = [i, *(j for j, host in joined.items() if host == i)]
+        x, y = min(int(stats[j, 0]) for j in members), min(int(stats[j, 1]) for j in members)
+        x1 = max(int(stats[j, 0] + stats[j, 2]) for j in members)
+        y1 = max(int(stats[j, 1] + stats[j, 3]) for j in members)
+        crop = labels[y:y1, x:x1] == i
         pieces = split_touching(crop, typical)
+        extra = np.isin(labels[y:y1, x:x1], members[1:])
+        if extra.any():
+            pieces = _give_pieces(pieces, extra)
+        areas[i] = sum(areas[j] for j in members)
         for piece in pieces:
             notes = []
             if len(pieces) > 1:
@@ -352,7 +368,7 @@ def leaf_masks(
         if scene.refined:
             found = local_ids == k
             mask |= found & (scene.distance[y0:y1, x0:x1] > np.median(scene.distance[y0:y1, x0:x1][found]))
-            mask = _largest_part(mask) if mask.any() else found
+            mask = _parts_of(mask, found) if mask.any() else found
         card_holes = scene.distance[y0:y1, x0:x1] if not (scene.neutral or fill_holes) else None
         mask = _fill_holes(mask, None if fill_holes else 0.01 * float(piece.sum()), card_holes, 0.7 * scene.threshold)
         if not petiole:
@@ -373,6 +389,44 @@ def leaf_masks(
         raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
+
+
+def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: dict[int, int], typical: float, gap: int) -> dict[int, int]:
+    """Which small objects (under :data:`JOIN_SHARE` of the typical leaf) join which larger one within ``gap`` pixels: {small: host}."""
+    hosts = {i for i in kept if areas[i] >= JOIN_SHARE * typical}
+    height, width = labels.shape
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)
+    joined = {}
+    for i in kept:
+        if i in hosts or gap < 1:
+            continue
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        x0, y0, x1, y1 = max(0, x - gap), max(0, y - gap), min(width, x + w + gap), min(height, y + h + gap)
+        local = labels[y0:y1, x0:x1]
+        near = cv2.dilate((local == i).astype(np.uint8), disc).astype(bool)
+        found = [int(v) for v in local[near] if v in hosts]
+        if found:
+            joined[i] = max(set(found), key=found.count)  # the host it borders most
+    return joined
+
+
+def _give_pieces(parts: list[np.ndarray], extra: np.ndarray) -> list[np.ndarray]:
+    """Each connected piece of ``extra`` added to the part it lies nearest to."""
+    if len(parts) == 1:
+        return [parts[0] | extra]
+    owner = _nearest_owner(sum((k + 1) * part.astype(np.int32) for k, part in enumerate(parts)))
+    return [part | (extra & (owner == k + 1)) for k, part in enumerate(parts)]
+
+
+def _parts_of(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` that overlap ``found`` (the leaf as first found, with the pieces joined to it)."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[found & mask])] = True
+    keep[0] = False
+    return keep[labels] if keep.any() else _largest_part(mask)
 
 
 def _nearest_owner(ids: np.ndarray) -> np.ndarray:
