@@ -107,24 +107,6 @@ class Source:
     area: float  # pixels of the mask
 
 
-def _decontaminate(rgb: np.ndarray, mask: np.ndarray, edge: float) -> np.ndarray:
-    """The leaf's colours with those nearer its edge than ``edge`` pixels taken from the nearest colour further in.
-
-    As ``bench.leaf_photos._decontaminate`` (the scanner's light fringe), with the depth as a parameter: the
-    uci_dev photos mix the card's pink into the leaf's outer 3-5 pixels.
-    """
-    depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    inner = (depth > edge) & (rgb.min(axis=2) < 200)
-    if inner.sum() < 50:
-        inner = (depth > 1.5) & (rgb.min(axis=2) < 200)
-    if not inner.any():
-        return rgb.copy()
-    _, labels = cv2.distanceTransformWithLabels((~inner).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    lut = np.zeros((int(labels.max()) + 1, 3), np.uint8)
-    lut[labels[inner]] = rgb[inner]
-    return lut[labels]
-
-
 def _cut(rgb: np.ndarray, mask: np.ndarray, edge: float) -> tuple[np.ndarray, np.ndarray, float]:
     """The largest part of ``mask`` cut from ``rgb``: colours (decontaminated ``edge`` px deep) and a softened coverage."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -135,7 +117,7 @@ def _cut(rgb: np.ndarray, mask: np.ndarray, edge: float) -> tuple[np.ndarray, np
     left, right = max(0, xs.min() - pad), min(mask.shape[1], xs.max() + pad + 1)
     crop = np.pad(mask[top:bottom, left:right], pad)
     colour = np.pad(rgb[top:bottom, left:right], ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    colour = _decontaminate(colour, crop, edge).astype(np.float32)
+    colour = leaf_photos._decontaminate(colour, crop, edge).astype(np.float32)
     cover = cv2.GaussianBlur(crop.astype(np.float32), (0, 0), 0.5)
     return colour, cover, float(crop.sum())
 

@@ -228,14 +228,14 @@ def _scan_count() -> int:
         return len(list(csv.DictReader(handle)))
 
 
-def _decontaminate(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _decontaminate(rgb: np.ndarray, mask: np.ndarray, edge: float = 3.5) -> np.ndarray:
     """Leaf colours with the scanner's light fringe replaced by the nearest inner leaf colour.
 
     The scans blur the edge into the white ground over about three pixels, so
-    colours nearer the edge than that are taken from further in.
+    colours nearer the edge than ``edge`` pixels are taken from further in.
     """
     depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    inner = (depth > 3.5) & (rgb.min(axis=2) < 200)
+    inner = (depth > edge) & (rgb.min(axis=2) < 200)
     if inner.sum() < 50:
         inner = (depth > 1.5) & (rgb.min(axis=2) < 200)
     if not inner.any():

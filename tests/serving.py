@@ -6,6 +6,8 @@ sheared, thickened and normalised MNIST-style; the leaves are sample_data/'s.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -76,3 +78,29 @@ def make_runs(root: Path) -> dict[str, Path]:
     build(SAMPLES / "leaves", root / "leaf-data", BuildOptions(kind="leaf", size=32, split=(1.0, 0.0, 0.0)), workers=0)
     train(root / "leaf-data", root / "leaves", model="softmax", epochs=20, batch_size=8, learning_rate=0.01, optimizer="adam", patience=20, verbose=0)
     return {name: root / name for name in ("convnet", "softmax", "leaves")}
+
+
+@contextmanager
+def served_in_thread(served) -> Iterator[str]:
+    """``leafprep serve``'s app over ``served`` runs on a free port of 127.0.0.1, served by uvicorn in a thread: its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from leafprep.serve.app import Limits, create_app, listen
+
+    sock = listen("127.0.0.1", 0)
+    app = create_app(served, Limits(dream_steps=30), allowed_hosts=["127.0.0.1"])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -256,3 +256,23 @@ def test_normalize_all_reads_real_sheet_photo_in_reading_order():
         assert xs[row] == sorted(xs[row])
         assert np.ptp(ys[row]) < 100
     assert ys[0] < ys[3] < ys[6] < ys[9]
+
+
+def test_a_small_thin_digit_in_the_middle_of_a_large_empty_photo_is_found():
+    """A 60x80-pixel "7" drawn with 2-pixel strokes in the middle of a 4060x3080 photo of plain paper."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    height, width = 3080, 4060
+    page = np.full((height, width, 3), (236, 236, 232), np.uint8)
+    page = np.clip(page + np.random.default_rng(0).normal(0, 3, page.shape), 0, 255).astype(np.uint8)
+    cx, cy = width // 2, height // 2
+    cv2.polylines(page, [np.array([[cx - 30, cy - 40], [cx + 30, cy - 40], [cx - 5, cy + 40]], np.int32)], False, (30, 30, 40), 2, cv2.LINE_AA)
+    buffer = io.BytesIO()
+    Image.fromarray(page).save(buffer, "JPEG", quality=90)
+    mask = leafprep.segment(buffer.getvalue())
+    ys, xs = np.nonzero(mask)
+    assert xs.min() >= cx - 34 and xs.max() <= cx + 34 and ys.min() >= cy - 44 and ys.max() <= cy + 44  # the 7, nothing else
+    assert xs.max() - xs.min() > 50 and ys.max() - ys.min() > 70  # all of it

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from serving import SAMPLES
+from serving import SAMPLES, served_in_thread
 
 pytest.importorskip("fastapi", reason="leafprep serve's extra is not installed (pip install 'leafprep[serve]')")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -37,22 +35,8 @@ def browser():
 @pytest.fixture(scope="module")
 def server(served):
     """The app on a free port of 127.0.0.1, served by uvicorn in a thread: its URL."""
-    import uvicorn
-
-    from leafprep.serve.app import Limits, create_app, listen
-
-    sock = listen("127.0.0.1", 0)
-    app = create_app(served, Limits(dream_steps=30), allowed_hosts=["127.0.0.1"])
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    uvicorn_server.should_exit = True
-    thread.join(timeout=15)
+    with served_in_thread(served) as url:
+        yield url
 
 
 @pytest.fixture
