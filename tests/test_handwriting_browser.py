@@ -126,3 +126,14 @@ def test_digits_drawn_with_the_mouse_as_people_write_them_are_read_by_the_demos_
                 page.screenshot(path=str(shots / f"serve-drawn-{digit}-{style + 1}.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 760})
     wrong = {drawn: answer for drawn, answer in read.items() if answer != drawn[0]}
     assert len(read) == 20 and len(wrong) <= 2, f"read wrong: {wrong}"
+
+
+def test_the_sample_photos_it_never_trained_on_and_a_sheet_are_read_by_the_demos_network(digit_run):
+    from trainers.predict import predict, predict_sheet
+
+    photos = sorted((SAMPLES / "digits").rglob("*.jpg"))
+    answers = predict(digit_run, photos)
+    right = sum(answer.label == photo.parent.name for answer, photo in zip(answers, photos, strict=True))
+    assert len(photos) == 20 and right >= 18, [(photo.name, photo.parent.name, answer.label) for answer, photo in zip(answers, photos)]
+    number, _ = predict_sheet(digit_run, SAMPLES / "sheets" / "sheet-0123456789.jpg")
+    assert sum(a == b for a, b in zip(number, "0123456789")) >= 9, number
