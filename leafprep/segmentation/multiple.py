@@ -414,7 +414,10 @@ def _give_pieces(parts: list[np.ndarray], extra: np.ndarray) -> list[np.ndarray]
     """Each connected piece of ``extra`` added to the part it lies nearest to."""
     if len(parts) == 1:
         return [parts[0] | extra]
-    owner = _nearest_owner(sum((k + 1) * part.astype(np.int32) for k, part in enumerate(parts)))
+    ids = np.zeros(parts[0].shape, np.int32)
+    for k, part in enumerate(parts):
+        ids[part] = k + 1
+    owner = _nearest_owner(ids)
     return [part | (extra & (owner == k + 1)) for k, part in enumerate(parts)]
 
 
