@@ -58,6 +58,7 @@ __all__ = [
     "refine_edges",
     "shadow_distance",
     "spread_doubt",
+    "unsure_band",
 ]
 
 #: Distance (RGB units) below which a pixel is always background.
@@ -78,6 +79,8 @@ LEAF_WORK_SIDE = 1024
 DETAIL_SIDE = 256
 #: Share of the local contrast, from background to leaf, at which :func:`refine_edges` puts the outline.
 EDGE_LEVEL = 0.6
+#: Half-width of the band round the outline where :func:`refine_edges` may move it (share of the longer side).
+EDGE_BAND = 0.006
 # The fast path (scans, evenly lit paper) is taken when the light across the ring changes by less
 # than this (log units) and every background colour's channels differ by less than NEUTRAL_SPREAD.
 EVEN_LIGHT = 0.12
@@ -92,6 +95,8 @@ _SHADOW_FLOOR = 0.2
 _LAB_SCALE = 2.5
 # Added to intensities before the light field's logarithm (dark pixels are noisy).
 _LIGHT_OFFSET = 8.0
+#: What :func:`leaf_mask` says of a photo of several leaves (after their count); ``serve`` reads every leaf of such a photo.
+SEVERAL_LEAVES = "leaves found: the largest is used"
 #: mask_doubts: a mask is doubtful when its outline could be anywhere in a band of more than this share of its area.
 UNSURE_SHARE = 0.195
 # edge_spread looks this far (share of the longer side) either side of the outline.
@@ -435,7 +440,7 @@ def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return distance.reshape(rgb.shape[:2])
 
 
-def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *, band: float = 0.006) -> np.ndarray:
+def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *, band: float = EDGE_BAND) -> np.ndarray:
     """Place the leaf's outline where the colour has gone ``level`` of the way from the background to the leaf.
 
     In a band around the outline, each pixel is compared with the mean colour
@@ -515,10 +520,15 @@ def edge_spread(rgb: np.ndarray, mask: np.ndarray) -> float:
     spread : float
         Pixels between the two outlines over the mask's area.
     """
+    return float(unsure_band(rgb, mask).sum()) / max(float(mask.sum()), 1.0)
+
+
+def unsure_band(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The pixels between the outlines at 30% and 90% of the contrast (:func:`edge_spread` counts them; a leaf
+    of several counts its own)."""
     position, where = _edge_position(rgb, mask, SPREAD_BAND)
     # Inside the band the two outlines differ where 0.3 <= position < 0.9; outside it they agree.
-    between = where & (position >= 0.3) & (position < 0.9)
-    return float(between.sum()) / max(float(mask.sum()), 1.0)
+    return where & (position >= 0.3) & (position < 0.9)
 
 
 def mask_doubts(mask: np.ndarray, spread: float) -> list[str]:
@@ -664,7 +674,7 @@ def leaf_mask(
         notes.append("the leaf touches the image border: only the visible part is used")
     others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.1 * best_area and not (mask & (labels == i)).any())
     if others:
-        notes.append(f"{others + 1} leaves found: the largest is used")
+        notes.append(f"{others + 1} {SEVERAL_LEAVES}")
     notes += [DOUBT + doubt for doubt in mask_doubts(mask, spread)]
     return mask, objects.astype(bool), distance, notes
 

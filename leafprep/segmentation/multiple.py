@@ -38,16 +38,16 @@ from ..loading import ImageSource, _load
 from .common import working_image
 from .leaves import (
     DETAIL_SIDE,
-    EDGE_LEVEL,
-    SPREAD_BAND,
-    _edge_position,
+    EDGE_BAND,
     _fill_holes,
     _is_rectangle,
     _largest_contour,
     _largest_part,
     _scene,
     cut_petiole,
+    refine_edges,
     spread_doubt,
+    unsure_band,
 )
 
 __all__ = [
@@ -347,17 +347,10 @@ def leaf_masks(
     for k, (piece, (x, y), _) in enumerate(parts, start=1):
         ids[y : y + piece.shape[0], x : x + piece.shape[1]][piece] = k
     union = ids > 0
-    between = np.zeros_like(union)
-    if scene.refined:
-        position, where = _edge_position(scene.flat, union, 0.006)
-        refined = union.copy()
-        refined[where] = position[where] >= EDGE_LEVEL
-        spread_position, spread_where = _edge_position(scene.flat, union, SPREAD_BAND)
-        between = spread_where & (spread_position >= 0.3) & (spread_position < 0.9)
-    else:
-        refined = union
+    refined = refine_edges(scene.flat, union) if scene.refined else union
+    between = unsure_band(scene.flat, union) if scene.refined else np.zeros_like(union)
     leaves = []
-    reach = max(2, round(0.006 * max(height, width))) + 2
+    reach = max(2, round(EDGE_BAND * max(height, width))) + 2  # refine_edges' reach, and two pixels
     for k, (piece, (x, y), notes) in enumerate(parts, start=1):
         h, w = piece.shape
         x0, y0 = max(0, x - 2 * reach), max(0, y - 2 * reach)

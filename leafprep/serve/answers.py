@@ -113,6 +113,7 @@ def _named(name: str) -> Iterator[None]:
 
 def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: bool | None, top_k: int, max_pixels: int) -> dict[str, Any]:
     from ..normalization import decode_min_side, normalize_all, normalize_steps
+    from ..segmentation.leaves import SEVERAL_LEAVES
 
     clock = _Clock()
     kind, size, mode = served.kind, served.size, served.facts["mode"]
@@ -141,7 +142,7 @@ def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: b
         stages = normalize_steps(rgb, kind, size, mode=None if kind == "digit" else mode)
         image = stages.result
         answer["notes" if kind == "digit" else "warnings"] = list(stages.notes)  # a leaf's notes are what it warned of
-    if kind == "leaf" and (sheet or (sheet is None and stages is not None and any(_SEVERAL in note for note in stages.notes))):
+    if kind == "leaf" and (sheet or (sheet is None and stages is not None and any(SEVERAL_LEAVES in note for note in stages.notes))):
         clock.lap("normalize")
         return _leaves(served, answer, data, name, steps, top_k, max_pixels, clock)
     clock.lap("normalize")
@@ -204,10 +205,6 @@ def _sheet(
         clock.lap("pictures")
     answer["seconds"] = clock.laps
     return answer
-
-
-#: What the single-leaf segmentation says of a photo of several leaves (leafprep.segmentation.leaves.leaf_mask).
-_SEVERAL = "leaves found: the largest is used"
 
 
 def _leaves(
