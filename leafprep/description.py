@@ -76,6 +76,7 @@ __all__ = [
     "describe",
     "describe_all",
     "describe_normalised",
+    "leaf_batch",
     "leaf_descriptors",
     "leaf_example",
     "uniform_lbp",
@@ -595,24 +596,26 @@ def describe_all(
     LeafprepWarning
         As :func:`leafprep.segment_all` does.
     """
+    from .normalization import _full_box
     from .segmentation import analyse_leaves
 
     found = analyse_leaves(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
-    sy, sx = found.scale
-    measured = []
-    for index, leaf in enumerate(found.leaves):
-        x, y, w, h = leaf.box
-        descriptors = leaf_descriptors(
-            found.photo,
-            leaf.full_mask(found.photo.shape[:2]),
-            scale=found.scale,
-            px_per_mm=px_per_mm or found.px_per_mm,
-            detail=found.decoded,
-            area=leaf.area,
-            source=f"{found.name} leaf {index:02d}",
-        )
-        measured.append(((int(round(x * sx)), int(round(y * sy)), int(round(w * sx)), int(round(h * sy))), descriptors))
-    return measured
+    return [(_full_box(leaf.box, found.scale), _describe_leaf(found, index, px_per_mm)) for index, leaf in enumerate(found.leaves)]
+
+
+def _describe_leaf(found: Any, index: int, px_per_mm: float | None = None) -> Descriptors:
+    """:func:`leaf_descriptors` of one leaf of a :class:`~leafprep.segmentation.LeavesAnalysis`, sizes in mm from
+    ``px_per_mm`` or the photo's own resolution."""
+    leaf = found.leaves[index]
+    return leaf_descriptors(
+        found.photo,
+        leaf.full_mask(found.photo.shape[:2]),
+        scale=found.scale,
+        px_per_mm=px_per_mm or found.px_per_mm,
+        detail=found.decoded,
+        area=leaf.area,
+        source=f"{found.name} leaf {index:02d}",
+    )
 
 
 def leaf_example(found: Any, index: int, size: int, mode: str = "gray", *, descriptors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -649,11 +652,15 @@ def leaf_example(found: Any, index: int, size: int, mode: str = "gray", *, descr
     leaf = found.leaves[index]
     x, y, w, h = leaf.box
     image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, size, mode, MNIST_MARGIN, False)
-    if not descriptors:
-        return image, None
-    mask = leaf.full_mask(found.photo.shape[:2])
-    name = f"{found.name} leaf {index:02d}"
-    return image, leaf_descriptors(found.photo, mask, scale=found.scale, detail=found.decoded, area=leaf.area, source=name).values
+    return image, _describe_leaf(found, index).values if descriptors else None
+
+
+def leaf_batch(found: Any, size: int, mode: str = "gray", *, descriptors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every leaf of a photo of several as a run reads them (:func:`leaf_example`): images ``(N, size, size, C)``
+    float32 and descriptors ``(N, len(DESCRIPTOR_NAMES))`` (None without)."""
+    examples = [leaf_example(found, index, size, mode, descriptors=descriptors) for index in range(len(found.leaves))]
+    images = np.stack([image[:, :, None] if image.ndim == 2 else image for image, _ in examples]).astype(np.float32)
+    return images, np.stack([np.asarray(values) for _, values in examples]) if descriptors else None
 
 
 def _name(source: ImageSource) -> str:

@@ -121,10 +121,10 @@ def predict_leaves(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int 
     """Name every leaf of a photo of several, in reading order: (the species over all of them, one prediction a leaf).
 
     Each leaf is cut out and measured as ``leafprep build --all`` did it
-    (:func:`leafprep.description.leaf_example`); the species over all of them
+    (:func:`leafprep.description.leaf_batch`); the species over all of them
     ranks the classes by their probabilities averaged over the leaves.
     """
-    from leafprep.description import leaf_example
+    from leafprep.description import leaf_batch
     from leafprep.loading import DEFAULT_MAX_PIXELS
     from leafprep.segmentation import analyse_leaves
 
@@ -136,13 +136,11 @@ def predict_leaves(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int 
         raise LeafprepError(str(loaded.folder), f"names leaves, but its photos are of kind {settings['kind']!r}: use --all for digit sheets")
     found = analyse_leaves(photo, max_pixels=DEFAULT_MAX_PIXELS)
     size, mode = int(settings["size"]), settings.get("mode") or "gray"
-    examples = [leaf_example(found, i, size, mode, descriptors=loaded.reads_descriptors) for i in range(len(found.leaves))]
-    images = np.stack([image[:, :, None] if image.ndim == 2 else image for image, _ in examples]).astype(np.float32)
-    descriptors = np.stack([np.asarray(values) for _, values in examples]) if loaded.reads_descriptors else None
+    images, descriptors = leaf_batch(found, size, mode, descriptors=loaded.reads_descriptors)
     probabilities = loaded.probabilities(images, descriptors)
     leaves = [
-        Prediction(f"{photo} leaf {n:02d}", _top(loaded, p, top_k), image, p, values)
-        for n, (image, p, (_, values)) in enumerate(zip(images, probabilities, examples, strict=True))
+        Prediction(f"{photo} leaf {n:02d}", _top(loaded, p, top_k), image, p, None if descriptors is None else descriptors[n])
+        for n, (image, p) in enumerate(zip(images, probabilities, strict=True))
     ]
     return _top(loaded, probabilities.mean(axis=0), top_k), leaves
 

@@ -214,18 +214,16 @@ def _leaves(
     species over all of them from their probabilities averaged."""
     from types import SimpleNamespace
 
-    from ..description import leaf_example
+    from ..description import leaf_batch
     from ..figures import outline_all
     from ..normalization import _full_box
     from ..segmentation import analyse_leaves
     from ..segmentation.multiple import leaf_notes
 
     found = analyse_leaves(_Upload(data, name), max_pixels=max_pixels, warn=False)  # decoded again, large enough for every leaf
-    reads = bool(served.facts.get("descriptors"))
-    examples = [leaf_example(found, i, served.size, served.facts["mode"] or "gray", descriptors=reads) for i in range(len(found.leaves))]
+    batch, descriptors = leaf_batch(found, served.size, served.facts["mode"] or "gray", descriptors=bool(served.facts.get("descriptors")))
     clock.lap("normalize")
-    batch = np.concatenate([_batch(image) for image, _ in examples])
-    probabilities = served.probabilities(batch, np.stack([np.asarray(values) for _, values in examples]) if reads else None)
+    probabilities = served.probabilities(batch, descriptors)
     clock.lap("network")
     entries = []
     for index, (leaf, image, p) in enumerate(zip(found.leaves, batch, probabilities, strict=True)):
