@@ -330,15 +330,27 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
     is rejected (the reason says why); the warnings are what leafprep warned
     of the file (a doubtful mask, a leaf cut by the border), "; "-joined.
     """
+    path, options = task
+    data, error = _read_input(path)
+    if error:
+        return "", error, None, None, ""
+    return first_pass_data(data, options, path)
+
+
+#: Why an empty input is rejected (the local and the Beam build say it alike).
+_EMPTY = "the file is empty (0 bytes)"
+
+
+def _read_input(path: str) -> tuple[bytes, str]:
+    """An input file's bytes, or why it cannot be read (a file gone since the build listed it says so)."""
     from .loading import _read_bytes
 
-    path, options = task
     try:
         data = _read_bytes(Path(path), path)
     except LeafprepError as exc:
         vanished = exc.reason == "no such file" and not os.path.lexists(path)
-        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, None, None, ""
-    return first_pass_data(data, options, path)
+        return b"", "no such file: it vanished after the build listed it" if vanished else exc.reason
+    return data, "" if data else _EMPTY
 
 
 def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -> tuple[str, str, int | None, bytes | None, str]:
@@ -353,7 +365,7 @@ def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -
     from .normalization import decode_min_side
 
     if not data:
-        return "", "the file is empty (0 bytes)", None, None, ""  # as the local reader says it
+        return "", _EMPTY, None, None, ""  # as the local reader says it
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
@@ -386,19 +398,15 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
     import cv2
 
     from .description import leaf_example
-    from .loading import DEFAULT_MAX_PIXELS, _read_bytes
+    from .loading import DEFAULT_MAX_PIXELS
     from .normalization import _full_box
     from .segmentation import analyse_leaves
     from .segmentation.multiple import leaf_notes
 
     path, options = task
-    try:
-        data = _read_bytes(Path(path), path)
-    except LeafprepError as exc:
-        vanished = exc.reason == "no such file" and not os.path.lexists(path)
-        return "", "no such file: it vanished after the build listed it" if vanished else exc.reason, []
-    if not data:
-        return "", "the file is empty (0 bytes)", []
+    data, error = _read_input(path)
+    if error:
+        return "", error, []
     sha = hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():

@@ -231,26 +231,6 @@ def _say_found(item: Input, count: int, kind: str) -> None:
     err_console.print(f"{printable(str(item.path))}: {count} {noun}", markup=False, highlight=False)
 
 
-def _upright_size(path: Path) -> tuple[int, int]:
-    """(height, width) of a photo once upright, from its header (nothing decoded)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        width, height = image.size
-        orientation = image.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (1, 2, 3, 4) else (width, height)
-
-
-def _file_px_per_mm(path: Path) -> float | None:
-    """The file's own resolution in pixels per millimetre (a scan's DPI), from its header."""
-    from PIL import Image
-
-    from .loading import file_px_per_mm
-
-    with Image.open(path) as image:
-        return file_px_per_mm(image.info)
-
-
 def write_image(path: Path, image: np.ndarray) -> None:
     """Write a [0, 1] float image (grey or RGB) as 8-bit PNG, or as float32 ``.npy`` when ``path`` ends so."""
     import numpy as np
@@ -425,14 +405,14 @@ def segment(
     from .loading import load_image
 
     def work_all(item: Input) -> None:
-        from .loading import _load
+        from .loading import _load, file_facts
 
         loaded = _load(item.path, max_pixels=max_pixels, min_side=None) if overlays is not None else None
         found = segmentation.segment_all(
             item.path if loaded is None else loaded.rgb, kind.value, fill_holes=fill_holes, petiole=petiole, max_pixels=max_pixels
         )
-        height, width = loaded.rgb.shape[:2] if loaded is not None else _upright_size(item.path)
-        scale = px_per_mm or (loaded.px_per_mm if loaded is not None else _file_px_per_mm(item.path))
+        (height, width), resolution = (loaded.rgb.shape[:2], loaded.px_per_mm) if loaded is not None else file_facts(item.path)
+        scale = px_per_mm or resolution
         for each in found:
             mask = np.zeros((height, width), np.uint8)
             x, y, w, h = each.box

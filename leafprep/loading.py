@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageLoadError, ImageTooLargeError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "MIN_TRUSTED_DPI", "ImageSource", "load_image", "describe_source", "file_px_per_mm"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MIN_TRUSTED_DPI", "ImageSource", "load_image", "describe_source", "file_facts", "file_px_per_mm"]
 
 #: Default limit on the pixels an image may declare: 150 megapixels, above every
 #: phone camera of 2026 but far below a decompression bomb.
@@ -242,15 +242,12 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
                 f"declares {_size_text(width, height)} = {width * height:,} pixels, over the limit of {max_pixels:,} pixels",
                 "raise --max-pixels (max_pixels=) only for files you trust",
             )
-        try:
-            orientation = image.getexif().get(0x0112, 1)
-        except Exception:  # a broken EXIF block must not lose the picture
-            orientation = 1
+        orientation = _orientation(image)
         if image.format == "PNG":
             damaged = _png_damage(data)
             if damaged:
                 raise ImageLoadError(name, f"is corrupt: {damaged}", "re-export or re-download the file")
-        full = (height, width) if orientation in (1, 2, 3, 4) else (width, height)
+        full = _upright_shape(image.size, orientation)
         if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
             # OpenCV's libjpeg-turbo decode is faster than Pillow's, and can scale the DCT.
             reduction = 1 if min_side is None else max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
@@ -267,6 +264,26 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
     return _Loaded(rgb, full, name, file_px_per_mm(image.info))
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 where there is none, or the EXIF block is broken: that must not lose the picture)."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+def _upright_shape(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``(height, width)`` once the EXIF orientation is applied to an image of Pillow's ``size`` (width, height)."""
+    width, height = size
+    return (height, width) if orientation in (1, 2, 3, 4) else (width, height)
+
+
+def file_facts(path: str | os.PathLike[str]) -> tuple[tuple[int, int], float | None]:
+    """An image file's ``(height, width)`` once upright and its own resolution (:func:`file_px_per_mm`), from its header alone."""
+    with Image.open(path) as image:
+        return _upright_shape(image.size, _orientation(image)), file_px_per_mm(image.info)
 
 
 def _png_damage(data: bytes) -> str | None:
