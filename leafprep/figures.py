@@ -180,14 +180,24 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     thickness = max(1, round(max(mask.shape) / 400))
     cv2.drawContours(picture, contours, -1, DOUBT_COLOUR if doubts else colour, thickness, cv2.LINE_AA)
     if doubts:
-        scale = max(0.4, picture.shape[1] / 1400)
-        height, weight = round(26 * scale) + 4, max(1, round(scale * 1.5))
-        # Each reason wrapped to the photo's width (a portrait photo is narrow), then the banner behind the lines.
-        lines = [line for doubt in doubts for line in _wrap(DOUBT + doubt, scale, weight, picture.shape[1] - 12)]
-        cv2.rectangle(picture, (0, 0), (picture.shape[1], height * len(lines) + 4), (0, 0, 0), -1)
-        for row, line in enumerate(lines):
-            cv2.putText(picture, line, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+        _banner(picture, [DOUBT + doubt for doubt in doubts], bottom=False)
     return picture
+
+
+def _banner(picture: np.ndarray, texts: list[str], *, bottom: bool) -> None:
+    """Write ``texts`` in the doubt colour on a black banner across the top (or the bottom) of ``picture``, in place.
+
+    Each text is wrapped to the photo's width (a portrait photo is narrow), then the banner is drawn behind the lines.
+    """
+    import cv2
+
+    scale = max(0.4, picture.shape[1] / 1400)
+    height, weight = round(26 * scale) + 4, max(1, round(scale * 1.5))
+    lines = [line for text in texts for line in _wrap(text, scale, weight, picture.shape[1] - 12)]
+    top = picture.shape[0] - height * len(lines) - 4 if bottom else 0
+    cv2.rectangle(picture, (0, top), (picture.shape[1], top + height * len(lines) + 4), (0, 0, 0), -1)
+    for row, line in enumerate(lines):
+        cv2.putText(picture, line, (6, top + height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
 
 
 def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
@@ -237,13 +247,7 @@ def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, in
             picture, label, (corner[0] + 3, corner[1] - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR if doubtful else colour, weight, cv2.LINE_AA
         )
     if doubts:
-        banner_scale = max(0.4, picture.shape[1] / 1400)
-        height, banner_weight = round(26 * banner_scale) + 4, max(1, round(banner_scale * 1.5))
-        lines = [line for doubt in doubts for line in _wrap(doubt, banner_scale, banner_weight, picture.shape[1] - 12)]
-        cv2.rectangle(picture, (0, picture.shape[0] - height * len(lines) - 4), (picture.shape[1], picture.shape[0]), (0, 0, 0), -1)
-        for row, line in enumerate(lines):
-            baseline = picture.shape[0] - height * (len(lines) - row - 1) - 6
-            cv2.putText(picture, line, (6, baseline), cv2.FONT_HERSHEY_SIMPLEX, banner_scale, DOUBT_COLOUR, banner_weight, cv2.LINE_AA)
+        _banner(picture, doubts, bottom=True)
     return picture
 
 
