@@ -1,40 +1,48 @@
-"""``leafprep build --runner beam``: the same build, scaled out on Apache Beam.
+"""``leafprep build --runner beam`` (or ``--runner dask``): the same build, scaled out on Apache Beam.
 
 The build runs as two Beam pipelines around the decisions that need every
 input at once:
 
 1. **First pass** (Beam): each input is read through Beam's filesystems, hashed,
    decoded once, difference-hashed and normalised by the same function as in
-   the local build (:func:`leafprep.build.first_pass_data`). The normalised
-   pictures go to spill records, the small facts (SHA-256, reason, hash) to
-   text files under ``OUT/.tmp-beam/``.
+   the local build (:func:`leafprep.build.first_pass_data`). Each bundle writes
+   its normalised pictures and their facts (SHA-256, reason, hash, where the
+   picture is) to a pair of files of its own under ``OUT/.tmp-beam/``.
 2. **Plan** (the launching process): exact and near duplicates, the splits, the
    shard counts and the seeded order of writing, by the local build's own
    :func:`leafprep.build._plan`, from the facts alone.
-3. **Write** (Beam): each picture gets its augmented copies (training split)
-   through the local build's :func:`leafprep.build._process`, is serialised, and
-   each shard is written by one worker, in the planned order, to a temporary
-   name, then renamed.
+3. **Write** (Beam): each planned picture is read back from its file, gets its
+   augmented copies (training split) through the local build's
+   :func:`leafprep.build._process` and is serialised; each shard is written by
+   one worker, in the planned order, to a temporary name, then renamed.
 4. ``labels.txt``, ``manifest.csv``, ``dataset_info.json`` and ``_COMPLETE``
    (last) are written as the local build writes them.
 
 So the Beam build writes the same examples, in the same order, into the same
 shards as the local build: the shards are byte for byte the same
-(``tests/test_beam.py``). Inputs and outputs are paths Beam's filesystems
-understand: local paths, and ``gs://`` or ``s3://`` with Beam's extras
-(``apache-beam[gcp]``, ``apache-beam[aws]``). Other runners (Dataflow, Flink,
-Spark) are chosen with Beam's own pipeline options (``--runner``, ``--project``,
-...), passed through unchanged; see docs/dataset.md.
+(``tests/test_beam.py``), on every runner. Each pipeline is one linear chain
+whose steps write their own files (:mod:`leafprep._beam_transforms`): Beam's
+DaskRunner runs it as it is, and a bundle retried after a worker died neither
+loses nor duplicates an example.
+
+Runners: by default Beam's FnApiRunner on this machine (what the DirectRunner
+runs when it does not first try to download the Prism runner), with a worker
+process a core; ``--runner=DaskRunner`` (or ``dask``) on a Dask cluster
+(``--dask_client_address=tcp://HOST:8786``; without one, a ``LocalCluster``
+of a worker process a core, for this build); Dataflow, Flink and Spark with
+Beam's own options, passed through unchanged (see docs/dataset.md). Inputs and
+outputs are paths Beam's filesystems understand: local paths (shared by every
+worker), and ``gs://`` or ``s3://`` with Beam's extras (``apache-beam[gcp]``,
+``apache-beam[aws]``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +57,12 @@ from .build import (
     _plan,
     _prepare_output,
     _previous_splits,
-    _process,
     file_name_text,
     find_inputs,
-    first_pass_data,
-    unspill,
 )
 from .errors import LeafprepError, ParameterError
-from .records import file_sha256, serialize_example, shard_name
 
-__all__ = ["build_with_beam", "beam_available"]
+__all__ = ["build_with_beam", "beam_available", "pipeline_arguments", "runner_name", "DASK_RUNNER", "LOCAL_RUNNER"]
 
 _WORK = ".tmp-beam"
 
@@ -112,129 +116,119 @@ def _remote_items(source: str) -> tuple[list[Item], list[str]]:
     return items, locations
 
 
-# -- work done by Beam's workers ------------------------------------------------------------------
+# -- runners --------------------------------------------------------------------------------------
+
+#: Beam's DaskRunner, which Beam's option parser knows only by its full name.
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+#: The local runner: what Beam's DirectRunner falls back to when the Prism runner cannot be downloaded,
+#: chosen outright so that a build does not depend on the network.
+LOCAL_RUNNER = "FnApiRunner"
+_SHORT_NAMES = {"dask": DASK_RUNNER, "daskrunner": DASK_RUNNER, "local": LOCAL_RUNNER}
 
 
-def _first_pass(
-    task: tuple[int, str | None, bytes | None], options: BuildOptions
-) -> tuple[int, str, str, int | None, bytes | None, str, bytes | None]:
-    """(index, sha256, reason, difference hash, normalised picture, warnings, IDX pixels) of one input."""
-    from .build import _first_pass as local_first_pass
+def _option(arguments: list[str], name: str) -> str | None:
+    """The value of ``--name=VALUE`` or ``--name VALUE`` in a Beam command line (the last one given)."""
+    value = None
+    for position, argument in enumerate(arguments):
+        if argument == f"--{name}" and position + 1 < len(arguments):
+            value = arguments[position + 1]
+        elif argument.startswith(f"--{name}="):
+            value = argument.split("=", 1)[1]
+    return value
 
-    index, path, pixels = task
-    if pixels is not None:  # an IDX example: normalised while writing, as in the local build
-        return index, hashlib.sha256(pixels).hexdigest(), "", None, None, "", pixels
-    assert path is not None
-    if not _remote(path):  # the local build's own reading (its messages for links, permissions...)
-        return (index, *local_first_pass((path, options)), None)
-    from apache_beam.io.filesystems import FileSystems
 
+def pipeline_arguments(beam_options: list[str] | None) -> list[str]:
+    """Beam's options with leafprep's defaults: the short runner names resolved, the local runner pinned.
+
+    ``--runner=dask`` or ``--runner=DaskRunner`` becomes Beam's DaskRunner (its
+    parser accepts only the full name); no runner means :data:`LOCAL_RUNNER`
+    with a worker process a core. Options given are kept as they are.
+
+    Examples
+    --------
+    >>> pipeline_arguments(["--runner=DaskRunner", "--dask_client_address=tcp://10.0.0.5:8786"])[0]
+    '--runner=apache_beam.runners.dask.dask_runner.DaskRunner'
+    >>> pipeline_arguments([])[:2]
+    ['--runner=FnApiRunner', '--direct_running_mode=multi_processing']
+    """
+    arguments = list(beam_options or [])
+    runner = _option(arguments, "runner")
+    if runner is None:
+        arguments = [f"--runner={LOCAL_RUNNER}", *arguments]
+        if _option(arguments, "direct_running_mode") is None:
+            arguments.insert(1, "--direct_running_mode=multi_processing")
+        if _option(arguments, "direct_num_workers") is None:
+            arguments.insert(2, f"--direct_num_workers={os.cpu_count() or 1}")
+        return arguments
+    full = _SHORT_NAMES.get(runner.lower())
+    if full is None:
+        return arguments
+    kept = [a for i, a in enumerate(arguments) if not (a == "--runner" or a.startswith("--runner=") or (i and arguments[i - 1] == "--runner"))]
+    return [f"--runner={full}", *kept]
+
+
+def runner_name(arguments: list[str]) -> str:
+    """The runner of a Beam command line, as people call it (``DaskRunner``, ``DataflowRunner``...)."""
+    return (_option(pipeline_arguments(arguments), "runner") or LOCAL_RUNNER).rsplit(".", 1)[-1]
+
+
+def _is_dask(arguments: list[str]) -> bool:
+    return _option(arguments, "runner") == DASK_RUNNER
+
+
+@contextmanager
+def _runner(arguments: list[str], inputs: int) -> Iterator[list[str]]:
+    """The Beam command line this build runs with, and what the runner needs around it.
+
+    On Dask: without a scheduler (``--dask_client_address``,
+    ``--dask_scheduler_file``), a ``LocalCluster`` of a worker process a core,
+    closed after the build; without ``--dask_npartitions`` or
+    ``--dask_partition_size``, four bundles a worker thread (at most one an
+    input), so that a small source keeps every worker busy.
+    """
+    if not _is_dask(arguments):
+        yield arguments
+        return
     try:
-        with FileSystems.open(path, compression_type="uncompressed") as handle:
-            data = handle.read()
-    except Exception as exc:  # missing, unreadable: rejected, as locally
-        return index, "", f"cannot be read: {exc}", None, None, "", None
-    return (index, *first_pass_data(data, options), None)
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise LeafprepError("--runner dask", "needs Dask's distributed scheduler, which is not installed", "pip install 'leafprep[dask]'") from None
+    cluster = None
+    if _option(arguments, "dask_client_address") is None and _option(arguments, "dask_scheduler_file") is None:
+        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None)
+        arguments = [*arguments, f"--dask_client_address={cluster.scheduler_address}"]
+    try:
+        if _option(arguments, "dask_npartitions") is None and _option(arguments, "dask_partition_size") is None:
+            address, scheduler_file = _option(arguments, "dask_client_address"), _option(arguments, "dask_scheduler_file")
+            try:
+                with Client(address, scheduler_file=scheduler_file, timeout=30) as client:
+                    threads = sum(client.nthreads().values())
+            except OSError as exc:
+                where = address or scheduler_file or ""
+                raise LeafprepError(
+                    where, f"no Dask scheduler answers there ({exc})", "start one with 'dask scheduler' and 'dask worker ADDRESS'"
+                ) from None
+            arguments = [*arguments, f"--dask_npartitions={max(1, min(inputs, 4 * max(threads, 1)))}"]
+        yield arguments
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
-def _example(
-    record: bytes, plan: dict[int, tuple[str, int, int, int, bytes, bytes, bytes]], options: BuildOptions, idx_shape: tuple[int, ...]
-) -> Iterator[Any]:
-    """A spilled picture -> ((split, shard), (position, index, reason, serialised examples, pixel histogram of train pictures))."""
-    index = int.from_bytes(record[:8], "big")
-    if index not in plan:
-        return
-    split, shard, position, label, name, source_bytes, sha = plan[index]
-    kind, payload = record[8:9], record[9:]
-    source: Any
-    if kind == b"N":
-        source = unspill(payload, options)
-    else:
-        source = np.frombuffer(payload, np.uint8).reshape(idx_shape)
-    image, reason, copies, descriptors = _process((source, options, split == "train", sha.decode("ascii")))
-    if image is None:
-        yield (split, shard), (position, index, reason, [], None)
-        return
-    pictures = (image, *copies)
-    examples = [serialize_example(picture, label, name, source_bytes, sha, descriptors) for picture in pictures]
-    histogram = np.bincount(np.concatenate([p.reshape(-1) for p in pictures]), minlength=256) if split == "train" else None
-    yield (split, shard), (position, index, "", examples, histogram)
-
-
-def _write_shard(
-    keyed: tuple[tuple[str, int], Iterable[tuple[int, int, str, list[bytes], np.ndarray | None]]], out: str, counts: dict[str, int]
-) -> str:
-    """Write one shard in the planned order (temporary name, then renamed); its facts as a JSON line."""
-    import tensorflow as tf
-    from apache_beam.io.filesystems import FileSystems
-
-    (split, shard), members = keyed
-    name = shard_name(split, shard, counts[split])
-    final, temporary = _join(out, name), _join(out, f".tmp-{name}")
-    written, rejected, histogram, examples = [], [], np.zeros(256, np.int64), 0
-    with tf.io.TFRecordWriter(temporary) if not _remote(out) else _RemoteWriter(temporary) as writer:
-        for _, index, reason, serialised, pixels in sorted(members, key=lambda member: member[0]):
-            if reason:
-                rejected.append([index, reason])
-                continue
-            written.append(index)
-            for example in serialised:
-                writer.write(example)
-                examples += 1
-            if pixels is not None:
-                histogram += pixels
-    FileSystems.rename([temporary], [final])
-    digest = file_sha256(final) if not _remote(out) else _remote_sha256(final)
-    length = os.path.getsize(final) if not _remote(out) else FileSystems.match([final])[0].metadata_list[0].size_in_bytes
-    return json.dumps(
-        {
-            "file": name,
-            "split": split,
-            "shard": shard,
-            "examples": examples,
-            "bytes": length,
-            "sha256": digest,
-            "written": written,
-            "rejected": rejected,
-            "histogram": histogram.tolist(),
-        }
-    )
-
-
-class _RemoteWriter:
-    """TFRecord framing onto a Beam filesystem (gs://, s3://): TensorFlow's writer only knows its own filesystems."""
-
-    def __init__(self, path: str) -> None:
-        import tensorflow as tf
-        from apache_beam.io.filesystems import FileSystems
-
-        self._handle = FileSystems.create(path)
-        self._local = Path(os.environ.get("TMPDIR", "/tmp")) / f"leafprep-{os.getpid()}-{abs(hash(path))}.tfrecord"
-        self._writer = tf.io.TFRecordWriter(str(self._local))
-
-    def write(self, record: bytes) -> None:
-        self._writer.write(record)
-
-    def __enter__(self) -> _RemoteWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._writer.close()
-        with open(self._local, "rb") as source:
-            while chunk := source.read(1 << 20):
-                self._handle.write(chunk)
-        self._handle.close()
-        self._local.unlink(missing_ok=True)
-
-
-def _remote_sha256(path: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
-
-    digest = hashlib.sha256()
-    with FileSystems.open(path, compression_type="uncompressed") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _run(pipeline: Any) -> None:
+    """Run a pipeline to its end; on failure, stop what is still running and raise the runner's error."""
+    result = pipeline.run()
+    try:
+        result.wait_until_finish()
+    except BaseException:
+        with suppress(Exception):
+            result.cancel()
+        raise
+    finally:
+        client = getattr(result, "client", None)  # the DaskRunner's connection to the scheduler
+        if client is not None:
+            with suppress(Exception):
+                client.close()
 
 
 # -- the build ------------------------------------------------------------------------------------
@@ -255,12 +249,14 @@ def build_with_beam(
     source, out : str or path
         As for :func:`leafprep.build.build`; on a Beam filesystem too
         (``gs://bucket/photos``, ``s3://...``, with Beam's extras for them).
+        Every worker must see them at the same paths.
     options : BuildOptions, optional
     beam_options : list of str, optional
         Beam's pipeline options as on a command line, e.g.
-        ``["--runner=DataflowRunner", "--project=P", "--region=R",
-        "--temp_location=gs://B/tmp"]``; default: the DirectRunner on this
-        machine, with as many workers as cores.
+        ``["--runner=DaskRunner", "--dask_client_address=tcp://10.0.0.5:8786"]``
+        or ``["--runner=DataflowRunner", "--project=P", "--region=R",
+        "--temp_location=gs://B/tmp"]`` (see :func:`pipeline_arguments`);
+        default: :data:`LOCAL_RUNNER` on this machine, a worker process a core.
     overwrite : bool, optional
 
     Returns
@@ -270,18 +266,26 @@ def build_with_beam(
     Raises
     ------
     LeafprepError
-        Apache Beam is not installed (``pip install 'leafprep[beam]'``), or as
+        Apache Beam (or, for Dask, ``distributed``) is not installed
+        (``pip install 'leafprep[beam]'``, ``'leafprep[dask]'``); the runner
+        failed (its own error, then what was left in ``out``); or as
         :func:`leafprep.build.build`.
     """
     beam = _beam()
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from . import _beam_transforms as work_of
+
     options = options or BuildOptions()
     if options.kind not in ("digit", "leaf", "auto", "none"):
         raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
     if options.every:
         raise ParameterError("every", "every leaf of a photo (--all) is built by the local runner only: drop --runner beam")
+    if options.augment:
+        from .augmentation import resolve
+
+        resolve(options.augmentation, size=options.size, channels=options.channels)  # a wrong name or file: say so now
     source_text, out_text = os.fspath(source), os.fspath(out)
     if _remote(source_text):
         items, locations = _remote_items(source_text)
@@ -292,84 +296,90 @@ def build_with_beam(
     if not _remote(out_text):
         _prepare_output(Path(out_text), overwrite)
     work = _join(out_text, _WORK)
-    arguments = list(beam_options or [])
-    if not any(a.startswith("--runner") for a in arguments):
-        arguments += ["--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={os.cpu_count() or 1}"]
-    pipeline_options = PipelineOptions(arguments)
+    arguments = pipeline_arguments(beam_options)
     idx_shape = next((item.pixels.shape for item in items if item.pixels is not None), (0,))
+    tasks = [
+        (index, locations[index] or None, np.ascontiguousarray(item.pixels).tobytes() if item.pixels is not None else None)
+        for index, item in enumerate(items)
+    ]
     _clear(work)  # what an interrupted run left: its facts must not mix with this run's
     try:
-        tasks = []
-        for index, item in enumerate(items):
-            pixels = np.ascontiguousarray(item.pixels).tobytes() if item.pixels is not None else None
-            tasks.append((index, locations[index] or None, pixels))
+        with _runner(arguments, len(tasks)) as arguments:
+            pipeline_options = PipelineOptions(arguments)
 
-        # 1. The first pass, on Beam's workers.
-        with beam.Pipeline(options=pipeline_options) as pipeline:
-            first = pipeline | "inputs" >> beam.Create(tasks) | "first pass" >> beam.Map(_first_pass, options)
-            _ = (
-                first
-                | "facts" >> beam.Map(_facts_line, options)
-                | "write facts" >> beam.io.WriteToText(_join(work, "facts"), file_name_suffix=".jsonl")
-            )
-            _ = (
-                first
-                | "pictures" >> beam.FlatMap(_spill_record)
-                | "write pictures" >> beam.io.WriteToTFRecord(_join(work, "pictures"), file_name_suffix=".tfrecord")
-            )
-        perceptual: dict[int, int] = {}
-        described: dict[int, np.ndarray] = {}
-        for line in _read_lines(_join(work, "facts-*")):
-            index, sha, reason, dhash, notes, descriptors = json.loads(line)
-            if descriptors is not None:
-                described[index] = np.asarray(descriptors, np.float32)
-            items[index].sha256, items[index].warnings = sha, notes
-            if reason:
-                items[index].status, items[index].reason = "rejected", reason
-            if dhash is not None:
-                perceptual[index] = dhash
+            # 1. The first pass, on Beam's workers: each bundle writes its own files.
+            pipeline = beam.Pipeline(options=pipeline_options)
+            _ = pipeline | "inputs" >> beam.Create(tasks) | "first pass" >> beam.ParDo(work_of.FirstPass(options, work))
+            _run(pipeline)
+            facts = work_of.read_facts(work)
+            missing = [items[index].source for index in range(len(items)) if index not in facts]
+            if missing:
+                raise RuntimeError(f"the first pass returned nothing for {len(missing)} of {len(items)} inputs, e.g. {missing[0]}")
+            perceptual: dict[int, int] = {}
+            described: dict[int, np.ndarray] = {}
+            for index, (fact, _) in facts.items():
+                _, sha, reason, dhash, notes, descriptors = fact[:6]
+                if descriptors is not None:
+                    described[index] = np.asarray(descriptors, np.float32)
+                items[index].sha256, items[index].warnings = sha, notes
+                if reason:
+                    items[index].status, items[index].reason = "rejected", reason
+                if dhash is not None:
+                    perceptual[index] = dhash
 
-        # 2. The plan: the local build's own.
-        plan = _plan(items, options, previous, perceptual)
-        where_by_index = {id(item): i for i, item in enumerate(items)}
-        assignment = {
-            where_by_index[id(item)]: (
-                split,
-                plan.shard_of(split, k),
-                k,
-                plan.label_index[item.label],
-                item.label.encode("utf-8"),
-                item.source.encode("utf-8"),
-                item.sha256.encode("ascii"),
-            )
-            for split, k, item in plan.ordered
-        }
+            # 2. The plan: the local build's own.
+            plan = _plan(items, options, previous, perceptual)
+            where_by_index = {id(item): i for i, item in enumerate(items)}
+            planned = []
+            for split, k, item in plan.ordered:
+                index = where_by_index[id(item)]
+                fact, pictures = facts[index]
+                kind, offset, length = fact[6:9]
+                planned.append(
+                    (
+                        index,
+                        pictures,
+                        offset,
+                        length,
+                        kind,
+                        split,
+                        plan.shard_of(split, k),
+                        k,
+                        plan.label_index[item.label],
+                        item.label.encode("utf-8"),
+                        item.source.encode("utf-8"),
+                        item.sha256.encode("ascii"),
+                    )
+                )
 
-        # 3. Examples and shards, on Beam's workers.
-        with beam.Pipeline(options=pipeline_options) as pipeline:
+            # 3. Examples and shards, on Beam's workers.
+            pipeline = beam.Pipeline(options=pipeline_options)
             _ = (
                 pipeline
-                | "read pictures" >> beam.io.ReadFromTFRecord(_join(work, "pictures-*"))
-                | "examples" >> beam.FlatMap(_example, assignment, options, idx_shape)
+                | "planned" >> beam.Create(planned)
+                | "examples" >> beam.ParDo(work_of.Examples(options, idx_shape))
                 | "by shard" >> beam.GroupByKey()
-                | "write shards" >> beam.Map(_write_shard, out_text, plan.shard_counts)
-                | "write shard facts" >> beam.io.WriteToText(_join(work, "shards"), file_name_suffix=".jsonl")
+                | "write shards" >> beam.FlatMap(work_of.write_shard, out_text, work, plan.shard_counts)
             )
+            _run(pipeline)
         shards, counts, histogram = [], {split: Counter[str]() for split in plan.members}, np.zeros(256, np.int64)
-        facts = sorted((json.loads(line) for line in _read_lines(_join(work, "shards-*"))), key=lambda f: (SPLITS.index(f["split"]), f["shard"]))
-        for fact in facts:
-            for index in fact["written"]:
+        shard_facts = sorted(work_of.read_shard_facts(work), key=lambda f: (SPLITS.index(f["split"]), f["shard"]))
+        expected = sum(plan.shard_counts.values())
+        if len(shard_facts) != expected:
+            raise RuntimeError(f"{len(shard_facts)} of {expected} shards were written")
+        for shard in shard_facts:
+            for index in shard["written"]:
                 item = items[index]
-                item.status, item.shard = "written", fact["file"]
-                counts[fact["split"]][item.label] += 1 + (options.augment if fact["split"] == "train" else 0)
-            for index, reason in fact["rejected"]:
+                item.status, item.shard = "written", shard["file"]
+                counts[shard["split"]][item.label] += 1 + (options.augment if shard["split"] == "train" else 0)
+            for index, reason in shard["rejected"]:
                 items[index].status, items[index].reason = "rejected", reason
-            histogram += np.asarray(fact["histogram"], np.int64)
-            shards.append({key: fact[key] for key in ("file", "split", "examples", "bytes", "sha256")})
+            histogram += np.asarray(shard["histogram"], np.int64)
+            shards.append({key: shard[key] for key in ("file", "split", "examples", "bytes", "sha256")})
 
         # 4. The metadata, _COMPLETE last.
         def write(name: str, text: str) -> None:
-            with FileSystems.create(_join(out_text, name)) as handle:
+            with FileSystems.create(_join(out_text, name), compression_type="uncompressed") as handle:
                 handle.write(text.encode("utf-8"))
 
         train = [
@@ -378,50 +388,43 @@ def build_with_beam(
             if split == "train" and item.status == "written" and where_by_index[id(item)] in described
         ]
         meta = _finish(write, source_text, options, items, plan, counts, histogram, shards, train)
-    finally:
+    except LeafprepError:
         _clear(work)
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        left = _left_behind(out_text, work)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise LeafprepError(out_text, f"the Beam build failed on {runner_name(arguments)}: {_runner_error(exc)}", left) from exc
+    _clear(work)
     return BuildReport(Path(out_text), items, meta)
 
 
-def _clear(work: str) -> None:
-    """Remove the build's working folder and everything in it."""
+def _runner_error(exc: BaseException) -> str:
+    """The runner's own error: its type and message (the last 25 lines of a long one, which end with the cause)."""
+    lines = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return "\n".join(lines if len(lines) <= 25 else ["...", *lines[-25:]])
+
+
+def _left_behind(out: str, work: str) -> str:
+    """Remove the working folder and say what the failed build left in ``out``."""
     from apache_beam.io.filesystems import FileSystems
 
-    matches = FileSystems.match([_join(work, "*")])[0].metadata_list if _exists(work) else []
-    if matches:
-        FileSystems.delete([m.path for m in matches])
-    if not _remote(work) and os.path.isdir(work):
-        os.rmdir(work)
+    problem = _clear(work)
+    shards = [m.path for result in FileSystems.match([_join(out, "*.tfrecord")]) for m in result.metadata_list]
+    said = f"{out} is not a dataset: it has no _COMPLETE" + (f" and holds {len(shards)} shard file(s) of this run" if shards else "")
+    if problem:
+        said += f"; its working folder {work} could not be removed ({problem}): delete it"
+    return said + "; run the same build again to replace it"
 
 
-def _facts_line(result: tuple[int, str, str, int | None, bytes | None, str, bytes | None], options: BuildOptions) -> str:
-    """What the plan needs of one input, as a JSON line: index, SHA-256, reason, difference hash, warnings, a leaf's descriptors."""
-    index, sha, reason, dhash, picture, notes, _ = result
-    descriptors = unspill(picture, options).descriptors if picture is not None and options.describes else None
-    # float32 values written as JSON doubles read back exactly; NaN as JSON's NaN.
-    return json.dumps([index, sha, reason, dhash, notes, None if descriptors is None else descriptors.tolist()])
-
-
-def _spill_record(result: tuple[int, str, str, int | None, bytes | None, str, bytes | None]) -> Iterator[bytes]:
-    index, _, _, _, picture, _, pixels = result
-    if picture is not None:
-        yield index.to_bytes(8, "big") + b"N" + picture
-    elif pixels is not None:
-        yield index.to_bytes(8, "big") + b"I" + pixels
-
-
-def _exists(path: str) -> bool:
+def _clear(work: str) -> str:
+    """Remove the build's working folder and everything in it; what stood in the way ("" when nothing did)."""
     from apache_beam.io.filesystems import FileSystems
 
-    return bool(FileSystems.exists(path))
-
-
-def _read_lines(pattern: str) -> Iterator[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    for result in FileSystems.match([pattern]):
-        for metadata in sorted(result.metadata_list, key=lambda m: m.path):
-            with FileSystems.open(metadata.path, compression_type="uncompressed") as handle:
-                for line in handle.read().decode("utf-8").splitlines():
-                    if line.strip():
-                        yield line
+    try:
+        if FileSystems.exists(work) or (_remote(work) and FileSystems.match([_join(work, "*")])[0].metadata_list):
+            FileSystems.delete([work])
+    except Exception as exc:  # reported by the caller, never raised over the build's own error
+        return f"{type(exc).__name__}: {exc}"
+    return ""

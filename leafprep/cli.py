@@ -588,6 +588,7 @@ class BuildKind(StrEnum):
 class Runner(StrEnum):
     local = "local"
     beam = "beam"
+    dask = "dask"
 
 
 @app.command()
@@ -615,10 +616,17 @@ def build(
     ] = False,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
-    runner: Annotated[Runner, typer.Option(help="local (worker processes) or beam (Apache Beam, from leafprep's beam extra).")] = Runner.local,
+    runner: Annotated[
+        Runner,
+        typer.Option(help="local (worker processes), beam (Apache Beam: leafprep's beam extra) or dask (Beam on a Dask cluster: the dask extra)."),
+    ] = Runner.local,
     beam_option: Annotated[
         Optional[list[str]],
         typer.Option(help="A Beam pipeline option KEY=VALUE, repeatable (runner=DataflowRunner, project=..., temp_location=gs://...)."),
+    ] = None,
+    dask_address: Annotated[
+        Optional[str],
+        typer.Option(help="--runner dask: the Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster, a worker a core)."),
     ] = None,
 ) -> None:
     """Build train/validation/test TFRecord shards from a folder of photos, a CSV or MNIST's IDX files.
@@ -628,9 +636,10 @@ def build(
     With --kind leaf every record also holds the leaf's descriptors (shape, margin,
     colour, texture: see 'leafprep describe'), measured on the same mask.
     With --runner beam the same dataset (byte for byte) is built by Apache Beam:
-    on this machine by Beam's DirectRunner, or on Dataflow, Flink or Spark
+    on this machine by Beam's local runner, or on Dataflow, Flink or Spark
     with --beam-option runner=... and that runner's options; SOURCE and --out
-    may then be gs:// or s3:// paths.
+    may then be gs:// or s3:// paths. --runner dask runs the Beam build on a
+    Dask cluster (--dask-address), whose workers all see SOURCE and --out.
     """
     from . import build as builder
     from .errors import LeafprepError as Error
@@ -642,8 +651,13 @@ def build(
         options = builder.BuildOptions(
             chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors, every
         )
-        if runner == Runner.beam:
-            report = _build_on_beam(source, out, options, beam_option or [], overwrite)
+        if dask_address and runner != Runner.dask:
+            raise _usage_error("--dask-address goes with --runner dask")
+        if runner != Runner.local:
+            beam_arguments = list(beam_option or [])
+            if runner == Runner.dask:
+                beam_arguments = ["runner=DaskRunner", *beam_arguments] + ([f"dask_client_address={dask_address}"] if dask_address else [])
+            report = _build_on_beam(source, out, options, beam_arguments, overwrite)
             _print_build_summary(report)
             raise typer.Exit(EXIT_FAILED if report.count("rejected") else EXIT_OK)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -685,7 +699,7 @@ def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str],
     """``build --runner beam``: Beam's options as --KEY=VALUE; its own logging kept to warnings."""
     import logging
 
-    from .beam import build_with_beam
+    from .beam import build_with_beam, runner_name
 
     arguments = []
     for option in beam_options:
@@ -696,8 +710,7 @@ def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str],
     if not any(a.startswith("--default_sdk_harness_log_level") for a in arguments):
         arguments.append("--default_sdk_harness_log_level=WARNING")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    runner = next((a.split("=", 1)[1] for a in arguments if a.startswith("--runner=")), "DirectRunner")
-    err_console.print(f"building on Apache Beam ({runner})", highlight=False)
+    err_console.print(f"building on Apache Beam ({runner_name(arguments)})", highlight=False)
     return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite)
 
 

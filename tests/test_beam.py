@@ -7,49 +7,37 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_build import digit_folder  # noqa: F401 - a fixture
 from typer.testing import CliRunner
 
 from leafprep import LeafprepError
 from leafprep.build import BuildOptions, build
 from leafprep.cli import app
+from leafprep.records import verify
+
+SAMPLE_LEAVES = Path(__file__).resolve().parent.parent / "sample_data" / "leaves"
+LEAF_OPTIONS = BuildOptions(kind="leaf", size=32, split=(0.6, 0.2, 0.2), augment=2, shard_mb=0.005)
 
 
-def test_beam_build_equals_the_local_build_byte_for_byte(digit_folder, tmp_path):  # noqa: F811
-    """Same examples, splits, label map, manifest and dataset_info.json; here even the shards' bytes."""
-    from leafprep.beam import build_with_beam
-    from leafprep.records import verify
-
-    (digit_folder / "2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    shutil.copy(next((digit_folder / "1").iterdir()), digit_folder / "1" / "copy.png")  # an exact duplicate
-    options = BuildOptions(kind="digit", split=(0.6, 0.2, 0.2), augment=1, shard_mb=0.002)
-    local = build(digit_folder, tmp_path / "local", options, workers=0)
-    leftover = tmp_path / "beam" / ".tmp-beam"  # what an interrupted Beam run leaves: it must not leak in
-    leftover.mkdir(parents=True)
-    (tmp_path / "beam" / ".leafprep-dataset").write_text("leafprep dataset folder\n")
-    (leftover / "facts-00003-of-00009.jsonl").write_text('[0, "0000", "bogus reason", null]\n')
-    beam = build_with_beam(digit_folder, tmp_path / "beam", options, beam_options=["--direct_num_workers=2"])
-    files = sorted(path.name for path in (tmp_path / "local").iterdir())
-    assert files == sorted(path.name for path in (tmp_path / "beam").iterdir())
-    assert sum(name.endswith(".tfrecord") for name in files) > 3  # several shards a split
-    for name in files:
-        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "beam" / name).read_bytes(), name
-    assert [(i.source, i.status, i.split, i.shard) for i in local.items] == [(i.source, i.status, i.split, i.shard) for i in beam.items]
-    assert local.count("rejected") == 1 and local.count("duplicate") == 1
-    assert verify(tmp_path / "beam") == []
+def two_species(folder: Path) -> Path:
+    """Ten of the sample leaves (two species) in ``folder``."""
+    for species in sorted(SAMPLE_LEAVES.iterdir())[:2]:
+        shutil.copytree(species, folder / species.name)
+    return folder
 
 
-def test_cli_beam_runner_builds_a_dataset_and_checks_its_options(digit_folder, tmp_path):  # noqa: F811
+def test_cli_beam_runner_builds_a_dataset_and_checks_its_options(tmp_path):
     runner = CliRunner()
-    wrong = runner.invoke(app, ["build", str(digit_folder), "--out", str(tmp_path / "x"), "--runner", "beam", "--beam-option", "runner"])
+    source = two_species(tmp_path / "leaves")
+    wrong = runner.invoke(app, ["build", str(source), "--out", str(tmp_path / "x"), "--runner", "beam", "--beam-option", "runner"])
     assert wrong.exit_code == 2 and "KEY=VALUE" in wrong.output
-    arguments = ["build", str(digit_folder), "--out", str(tmp_path / "ds"), "--runner", "beam", "--beam-option", "direct_num_workers=1"]
+    options = ["--beam-option", "direct_num_workers=1", "--beam-option", "direct_running_mode=in_memory"]
+    arguments = ["build", str(source), "--out", str(tmp_path / "ds"), "--kind", "leaf", "--size", "32", "--runner", "beam", *options]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
-    assert "Apache Beam (DirectRunner)" in result.output and (tmp_path / "ds" / "_COMPLETE").exists()
+    assert "Apache Beam (FnApiRunner)" in result.output and (tmp_path / "ds" / "_COMPLETE").exists()
 
 
-def test_without_beam_the_message_says_what_to_install(digit_folder, tmp_path, monkeypatch):  # noqa: F811
+def test_without_beam_the_message_says_what_to_install(tmp_path, monkeypatch):
     from leafprep.beam import build_with_beam
 
     real_import = builtins.__import__
@@ -61,5 +49,169 @@ def test_without_beam_the_message_says_what_to_install(digit_folder, tmp_path, m
 
     monkeypatch.setattr(builtins, "__import__", no_beam)
     with pytest.raises(LeafprepError, match=r"pip install 'leafprep\[beam\]'"):
-        build_with_beam(digit_folder, tmp_path / "ds")
+        build_with_beam(SAMPLE_LEAVES, tmp_path / "ds")
     assert not Path(tmp_path / "ds").exists()
+
+
+# -- Beam on Dask -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A Dask cluster of two worker processes on this machine (as ``dask scheduler`` and two ``dask worker``)."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def leaf_folder(tmp_path) -> Path:
+    """The 20 sample leaves, one of them twice and a broken file beside them."""
+    root = tmp_path / "leaves"
+    shutil.copytree(SAMPLE_LEAVES, root)
+    first = sorted((root / "ovata").iterdir())[0]
+    shutil.copy(first, root / "ovata" / "again.jpg")
+    (root / "palmata" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG after all")
+    return root
+
+
+def same_files(a: Path, b: Path) -> list[str]:
+    """The names whose bytes differ (or that only one folder has)."""
+    names = {p.name for p in a.iterdir()} | {p.name for p in b.iterdir()}
+    return sorted(n for n in names if not ((a / n).exists() and (b / n).exists() and (a / n).read_bytes() == (b / n).read_bytes()))
+
+
+def test_local_runner_beam_and_dask_build_the_same_bytes_on_every_worker(leaf_folder, tmp_path, dask_cluster):
+    from distributed import Client, get_task_stream
+
+    from leafprep.beam import build_with_beam
+
+    local = build(leaf_folder, tmp_path / "local", LEAF_OPTIONS, workers=0)
+    leftover = tmp_path / "beam" / ".tmp-beam"  # what an interrupted Beam run leaves: it must not leak in
+    leftover.mkdir(parents=True)
+    (tmp_path / "beam" / ".leafprep-dataset").write_text("leafprep dataset folder\n")
+    (leftover / "0123.facts.jsonl").write_text('[0, "0000", "bogus reason", null, "", null, "", 0, 0]\n')
+    build_with_beam(leaf_folder, tmp_path / "beam", LEAF_OPTIONS, beam_options=["--direct_num_workers=2"])
+    with Client(dask_cluster.scheduler_address) as client, get_task_stream(client) as tasks:
+        dask = build_with_beam(
+            leaf_folder,
+            tmp_path / "dask",
+            LEAF_OPTIONS,
+            beam_options=["--runner=DaskRunner", f"--dask_client_address={dask_cluster.scheduler_address}"],
+        )
+    assert local.count("rejected") == 1 and local.count("duplicate") == 1 and local.count("written") == 20
+    assert sum(p.suffix == ".tfrecord" for p in (tmp_path / "local").iterdir()) > 3
+    assert same_files(tmp_path / "local", tmp_path / "beam") == []
+    assert same_files(tmp_path / "local", tmp_path / "dask") == []
+    assert verify(tmp_path / "dask") == []
+    assert [(i.source, i.status, i.split, i.shard) for i in local.items] == [(i.source, i.status, i.split, i.shard) for i in dask.items]
+    assert len({task["worker"] for task in tasks.data}) == 2  # a source of 22 files kept both workers busy
+
+
+def kill_worker(folder: str, when: str, flag: str):
+    """A Dask worker plugin: the first worker to start a task once ``when`` exists in ``folder`` is killed (SIGKILL) mid-task.
+
+    Defined here, in a function, so that Dask sends the class itself to the workers (they cannot import tests).
+    """
+    from distributed import WorkerPlugin
+
+    class KillWorker(WorkerPlugin):
+        name = f"kill-when-{when}"
+
+        def transition(self, key, start, finish, **kwargs) -> None:
+            import os
+            import signal
+            import threading
+            from pathlib import Path
+
+            if finish != "executing" or not list(Path(folder).glob(when)):
+                return
+            try:
+                with open(flag, "x") as handle:  # once in the whole cluster
+                    handle.write(str(os.getpid()))
+            except FileExistsError:
+                return
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
+
+    return KillWorker()
+
+
+def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(leaf_folder, tmp_path, dask_cluster):
+    from distributed import Client
+
+    from leafprep.beam import build_with_beam
+
+    build(leaf_folder, tmp_path / "local", LEAF_OPTIONS, workers=0)
+    out = tmp_path / "dask"
+    kills = [
+        kill_worker(str(out / ".tmp-beam"), "*.facts.jsonl", str(tmp_path / "killed-in-first-pass")),  # a bundle of the first pass is done
+        kill_worker(str(out), "*.tfrecord", str(tmp_path / "killed-while-writing")),  # a shard is written
+    ]
+    with Client(dask_cluster.scheduler_address) as client:
+        for plugin in kills:
+            client.register_plugin(plugin)
+        try:
+            report = build_with_beam(
+                leaf_folder, out, LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"]
+            )
+        finally:
+            for plugin in kills:
+                client.unregister_worker_plugin(plugin.name)
+        client.wait_for_workers(2)
+        after = set(client.run(lambda: __import__("os").getpid()).values())
+    killed = {int((tmp_path / name).read_text()) for name in ("killed-in-first-pass", "killed-while-writing")}
+    assert len(killed) == 2 and not killed & after  # two workers died, one in each pass; their nannies started new ones
+    assert same_files(tmp_path / "local", out) == []
+    assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
+
+
+def test_facts_of_a_retried_bundle_are_read_once(tmp_path):
+    from leafprep._beam_transforms import FACTS, read_facts
+
+    line = '[{index}, "ab", "", 7, "", null, "N", {offset}, 4]\n'
+    (tmp_path / f"a{FACTS}").write_text(line.format(index=0, offset=0) + line.format(index=1, offset=4))
+    (tmp_path / f"b{FACTS}").write_text(line.format(index=1, offset=0))  # bundle a's second input, done again
+    facts = read_facts(str(tmp_path))
+    assert sorted(facts) == [0, 1]
+    assert facts[1][1].endswith("a.pictures") and facts[1][0][7] == 4
+
+
+def test_a_failed_beam_build_shows_the_runners_error_and_what_it_left(tmp_path, monkeypatch):
+    import leafprep._beam_transforms as transforms
+    from leafprep.beam import build_with_beam
+
+    def broken(task, options):
+        raise ValueError("the disk of worker 3 is on fire")
+
+    monkeypatch.setattr(transforms, "first_pass", broken)
+    out = tmp_path / "ds"
+    leftover = out / ".tmp-beam" / "beam-temp-facts-0123"  # what an older Beam sink left: a folder in the working folder
+    leftover.mkdir(parents=True)
+    (leftover / "part").write_text("x")
+    (out / ".leafprep-dataset").write_text("leafprep dataset folder\n")
+    with pytest.raises(LeafprepError) as caught:
+        build_with_beam(SAMPLE_LEAVES, out, LEAF_OPTIONS, beam_options=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    message = str(caught.value)
+    assert "ValueError: the disk of worker 3 is on fire" in message and "FnApiRunner" in message
+    assert "no _COMPLETE" in message and "run the same build again" in message
+    assert not (out / ".tmp-beam").exists() and not (out / "_COMPLETE").exists()
+
+
+def test_runner_names_are_resolved_and_the_local_runner_is_pinned():
+    from leafprep.beam import DASK_RUNNER, LOCAL_RUNNER, pipeline_arguments, runner_name
+
+    assert pipeline_arguments(["--runner", "dask", "--dask_npartitions=3"]) == [f"--runner={DASK_RUNNER}", "--dask_npartitions=3"]
+    local = pipeline_arguments(["--direct_num_workers=2"])
+    assert local[0] == f"--runner={LOCAL_RUNNER}" and local.count("--direct_num_workers=2") == 1 and len(local) == 3
+    assert pipeline_arguments(["--runner=DataflowRunner", "--project=p"]) == ["--runner=DataflowRunner", "--project=p"]
+    assert runner_name(["--runner=DaskRunner"]) == "DaskRunner" and runner_name([]) == "FnApiRunner"
+
+
+def test_cli_dask_runner_starts_a_local_cluster_and_builds(tmp_path):
+    pytest.importorskip("distributed")
+    source = two_species(tmp_path / "leaves")
+    result = CliRunner().invoke(app, ["build", str(source), "--out", str(tmp_path / "ds"), "--kind", "leaf", "--size", "32", "--runner", "dask"])
+    assert result.exit_code == 0, result.output
+    assert "Apache Beam (DaskRunner)" in result.output and (tmp_path / "ds" / "_COMPLETE").exists()
+    wrong = CliRunner().invoke(app, ["build", str(SAMPLE_LEAVES), "--out", str(tmp_path / "x"), "--dask-address", "tcp://127.0.0.1:1"])
+    assert wrong.exit_code == 2 and "--runner dask" in wrong.output
