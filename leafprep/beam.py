@@ -195,7 +195,7 @@ def _runner(arguments: list[str], inputs: int) -> Iterator[list[str]]:
         raise LeafprepError("--runner dask", "needs Dask's distributed scheduler, which is not installed", "pip install 'leafprep[dask]'") from None
     cluster = None
     if _option(arguments, "dask_client_address") is None and _option(arguments, "dask_scheduler_file") is None:
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0")
         arguments = [*arguments, f"--dask_client_address={cluster.scheduler_address}"]
     try:
         if _option(arguments, "dask_npartitions") is None and _option(arguments, "dask_partition_size") is None:

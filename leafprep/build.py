@@ -369,7 +369,7 @@ def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
-        min_side = None if options.kind == "none" else decode_min_side(options.kind, options.size)
+        min_side = decode_min_side(options.kind, options.size)
         loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side)
         rgb = loaded.rgb
         dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
@@ -434,7 +434,7 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
 
 
 def _first_pass_leaves(
-    items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None
+    items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None, meanwhile: Callable[[], object]
 ) -> tuple[list[Item], dict[int, int]]:
     """:func:`_first_pass_all` for photos of several leaves: every photo becomes one item a leaf.
 
@@ -448,6 +448,7 @@ def _first_pass_leaves(
     perceptual: dict[int, int] = {}
     with open(spill, "wb") as handle:
         results = workers.map(_first_pass_every, [(path, options) for _, path in files])
+        meanwhile()
         for done, ((index, _), (sha, error, leaves)) in enumerate(zip(files, results, strict=True), 1):
             photo = items[index]
             photo.sha256 = sha
@@ -619,10 +620,14 @@ def difference_hash(gray: np.ndarray, side: int = 16) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def _first_pass_all(items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None) -> dict[int, int]:
+def _first_pass_all(
+    items: list[Item], options: BuildOptions, workers: _Workers, spill: Path, progress: Callable[..., None] | None, meanwhile: Callable[[], object]
+) -> dict[int, int]:
     """Hash, decode and normalise every file once, spilling the pictures to ``spill``; difference hashes by item index.
 
     IDX examples are only hashed here (their pixels are normalised while writing).
+    ``meanwhile`` is called once the workers have their tasks (the build imports
+    TensorFlow for writing then, rather than after them).
     """
     for item in items:
         if item.pixels is not None:
@@ -631,6 +636,7 @@ def _first_pass_all(items: list[Item], options: BuildOptions, workers: _Workers,
     perceptual: dict[int, int] = {}
     with open(spill, "wb") as handle:
         results = workers.map(_first_pass, [(path, options) for _, path in files])
+        meanwhile()
         for done, ((index, _), (sha, error, dhash, picture, notes)) in enumerate(zip(files, results, strict=True), 1):
             item = items[index]
             item.sha256, item.warnings = sha, notes
@@ -892,10 +898,13 @@ def _build(
     previous: dict[str, str],
     spill: Path,
 ) -> BuildReport:
+    from ._tf import tensorflow
+
+    # TensorFlow (for writing) is imported while the workers, started before it, do the first pass.
     if options.every:
-        items, perceptual = _first_pass_leaves(items, options, workers, spill, progress)
+        items, perceptual = _first_pass_leaves(items, options, workers, spill, progress, tensorflow)
     else:
-        perceptual = _first_pass_all(items, options, workers, spill, progress)
+        perceptual = _first_pass_all(items, options, workers, spill, progress, tensorflow)
     plan = _plan(items, options, previous, perceptual)
     labels, label_index, plans, shard_counts, ordered = plan.labels, plan.label_index, plan.members, plan.shard_counts, plan.ordered
     tasks = [
@@ -906,9 +915,7 @@ def _build(
     # spilled pictures are only read back.
     busy = options.augment > 0 or any(item.pixels is not None for _, _, item in ordered)
     results = workers.map(_process, tasks) if busy else map(_process, tasks)
-    from ._tf import tensorflow
-
-    tf = tensorflow()  # after the workers have started: no fork after TensorFlow
+    tf = tensorflow()  # imported during the first pass, after the workers had started: no fork after TensorFlow
 
     shards: list[dict[str, Any]] = []
     counts: dict[str, Counter[str]] = {split: Counter() for split in plans}

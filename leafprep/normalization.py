@@ -145,6 +145,8 @@ def decode_min_side(kind: str, size: int) -> int:
     equals ``normalize(data, kind, size)``: callers that need the decoded
     picture too (the dataset build hashes it) decode once.
     """
+    if kind == "none":  # resized as it is (the build's kind="none"): twice the output is room enough for an area filter
+        return 2 * size
     return max(_leaf_work_side(size) // 2, DETAIL_SIDE) if kind == "leaf" else _min_side(size)
 
 

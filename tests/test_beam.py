@@ -60,7 +60,7 @@ def test_without_beam_the_message_says_what_to_install(tmp_path, monkeypatch):
 def dask_cluster():
     """A Dask cluster of two worker processes on this machine (as ``dask scheduler`` and two ``dask worker``)."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         yield cluster
 
 
@@ -215,3 +215,14 @@ def test_cli_dask_runner_starts_a_local_cluster_and_builds(tmp_path):
     assert "Apache Beam (DaskRunner)" in result.output and (tmp_path / "ds" / "_COMPLETE").exists()
     wrong = CliRunner().invoke(app, ["build", str(SAMPLE_LEAVES), "--out", str(tmp_path / "x"), "--dask-address", "tcp://127.0.0.1:1"])
     assert wrong.exit_code == 2 and "--runner dask" in wrong.output
+
+
+def test_leafprep_its_cli_and_the_local_build_import_neither_beam_nor_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, leafprep, leafprep.cli, leafprep.build, leafprep.beam\n"
+        "print(sorted(m for m in ('apache_beam', 'dask', 'distributed') if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
