@@ -201,7 +201,7 @@ def _runner(arguments: list[str], inputs: int) -> Iterator[list[str]]:
         if _option(arguments, "dask_npartitions") is None and _option(arguments, "dask_partition_size") is None:
             address, scheduler_file = _option(arguments, "dask_client_address"), _option(arguments, "dask_scheduler_file")
             try:
-                with Client(address, scheduler_file=scheduler_file, timeout=30) as client:
+                with Client(address, scheduler_file=scheduler_file, timeout=10) as client:
                     threads = sum(client.nthreads().values())
             except OSError as exc:
                 where = address or scheduler_file or ""
@@ -302,7 +302,9 @@ def build_with_beam(
         (index, locations[index] or None, np.ascontiguousarray(item.pixels).tobytes() if item.pixels is not None else None)
         for index, item in enumerate(items)
     ]
-    _clear(work)  # what an interrupted run left: its facts must not mix with this run's
+    problem = _clear(work)  # what an interrupted run left: its facts must not mix with this run's
+    if problem:
+        raise LeafprepError(work, f"cannot remove what an earlier build left there ({problem})", "delete it, then run the build again")
     try:
         with _runner(arguments, len(tasks)) as arguments:
             pipeline_options = PipelineOptions(arguments)
@@ -423,8 +425,11 @@ def _clear(work: str) -> str:
     from apache_beam.io.filesystems import FileSystems
 
     try:
-        if FileSystems.exists(work) or (_remote(work) and FileSystems.match([_join(work, "*")])[0].metadata_list):
-            FileSystems.delete([work])
+        if not _remote(work):
+            if FileSystems.exists(work):
+                FileSystems.delete([work])  # a folder: removed with everything in it
+        elif FileSystems.match([_join(work, "**")])[0].metadata_list:
+            FileSystems.delete([work.rstrip("/") + "/"])  # a bucket "folder": every object under it
     except Exception as exc:  # reported by the caller, never raised over the build's own error
         return f"{type(exc).__name__}: {exc}"
     return ""
