@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -53,7 +54,10 @@ def first_pass(task: FirstTask, options: BuildOptions) -> tuple[str, str, int | 
         return hashlib.sha256(pixels).hexdigest(), "", None, None, "", pixels
     assert path is not None
     if not _remote(path):  # the local build's own reading (its messages for links, permissions...)
-        return (*local_first_pass((path, options)), None)
+        sha, reason, dhash, picture, notes = local_first_pass((path, options))
+        if reason.startswith("no such file: it vanished"):  # on a cluster, most likely a folder this worker does not see
+            reason = f"no such file on the worker that read it ({socket.gethostname()}): it vanished, or the workers do not share its folder"
+        return sha, reason, dhash, picture, notes, None
     try:
         with FileSystems.open(path, compression_type="uncompressed") as handle:
             data = handle.read()

@@ -291,11 +291,13 @@ def build_with_beam(
         items, locations = _remote_items(source_text)
     else:
         items = find_inputs(source_text)
-        locations = [str(item.path) if item.path is not None else "" for item in items]
+        # Absolute: the workers (on a cluster, on other machines) do not share the launcher's working directory.
+        locations = [os.path.abspath(item.path) if item.path is not None else "" for item in items]
     previous = {} if _remote(out_text) else _previous_splits(Path(out_text))
     if not _remote(out_text):
         _prepare_output(Path(out_text), overwrite)
-    work = _join(out_text, _WORK)
+    where = out_text if _remote(out_text) else os.path.abspath(out_text)  # where the workers write
+    work = _join(where, _WORK)
     arguments = pipeline_arguments(beam_options)
     idx_shape = next((item.pixels.shape for item in items if item.pixels is not None), (0,))
     tasks = [
@@ -361,7 +363,7 @@ def build_with_beam(
                 | "planned" >> beam.Create(planned)
                 | "examples" >> beam.ParDo(work_of.Examples(options, idx_shape))
                 | "by shard" >> beam.GroupByKey()
-                | "write shards" >> beam.FlatMap(work_of.write_shard, out_text, work, plan.shard_counts)
+                | "write shards" >> beam.FlatMap(work_of.write_shard, where, work, plan.shard_counts)
             )
             _run(pipeline)
         shards, counts, histogram = [], {split: Counter[str]() for split in plan.members}, np.zeros(256, np.int64)

@@ -165,6 +165,28 @@ def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(le
     assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
 
 
+def test_relative_paths_reach_workers_that_run_in_another_folder(leaf_folder, tmp_path, dask_cluster, monkeypatch):
+    """As on a cluster, where ``dask worker`` runs wherever it was started: the launcher's relative paths still resolve."""
+    import os
+
+    from distributed import Client
+
+    from leafprep.beam import build_with_beam
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path)
+    build("leaves", "local", LEAF_OPTIONS, workers=0)  # dataset_info.json says "leaves", as given
+    with Client(dask_cluster.scheduler_address) as client:
+        before = client.run(os.getcwd)
+        client.run(os.chdir, str(elsewhere))
+        try:
+            build_with_beam("leaves", "dask", LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"])
+        finally:
+            client.run(os.chdir, next(iter(before.values())))
+    assert same_files(tmp_path / "local", tmp_path / "dask") == [] and list(elsewhere.iterdir()) == []
+
+
 def test_facts_of_a_retried_bundle_are_read_once(tmp_path):
     from leafprep._beam_transforms import FACTS, read_facts
 
