@@ -137,12 +137,13 @@ def _option(arguments: list[str], name: str) -> str | None:
     return value
 
 
-def pipeline_arguments(beam_options: list[str] | None) -> list[str]:
+def pipeline_arguments(beam_options: list[str] | None, workers: int | None = None) -> list[str]:
     """Beam's options with leafprep's defaults: the short runner names resolved, the local runner pinned.
 
     ``--runner=dask`` or ``--runner=DaskRunner`` becomes Beam's DaskRunner (its
     parser accepts only the full name); no runner means :data:`LOCAL_RUNNER`
-    with a worker process a core. Options given are kept as they are.
+    with ``workers`` worker processes (default: a core each). Options given
+    are kept as they are.
 
     Examples
     --------
@@ -158,7 +159,7 @@ def pipeline_arguments(beam_options: list[str] | None) -> list[str]:
         if _option(arguments, "direct_running_mode") is None:
             arguments.insert(1, "--direct_running_mode=multi_processing")
         if _option(arguments, "direct_num_workers") is None:
-            arguments.insert(2, f"--direct_num_workers={os.cpu_count() or 1}")
+            arguments.insert(2, f"--direct_num_workers={workers or os.cpu_count() or 1}")
         return arguments
     full = _SHORT_NAMES.get(runner.lower())
     if full is None:
@@ -177,11 +178,11 @@ def _is_dask(arguments: list[str]) -> bool:
 
 
 @contextmanager
-def _runner(arguments: list[str], inputs: int) -> Iterator[list[str]]:
+def _runner(arguments: list[str], inputs: int, workers: int | None = None) -> Iterator[list[str]]:
     """The Beam command line this build runs with, and what the runner needs around it.
 
     On Dask: without a scheduler (``--dask_client_address``,
-    ``--dask_scheduler_file``), a ``LocalCluster`` of a worker process a core,
+    ``--dask_scheduler_file``), a ``LocalCluster`` of ``workers`` worker processes (default: a core each),
     closed after the build; without ``--dask_npartitions`` or
     ``--dask_partition_size``, four bundles a worker thread (at most one an
     input), so that a small source keeps every worker busy.
@@ -195,7 +196,8 @@ def _runner(arguments: list[str], inputs: int) -> Iterator[list[str]]:
         raise LeafprepError("--runner dask", "needs Dask's distributed scheduler, which is not installed", "pip install 'leafprep[dask]'") from None
     cluster = None
     if _option(arguments, "dask_client_address") is None and _option(arguments, "dask_scheduler_file") is None:
-        cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0")
+        count = workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=":0")
         arguments = [*arguments, f"--dask_client_address={cluster.scheduler_address}"]
     try:
         if _option(arguments, "dask_npartitions") is None and _option(arguments, "dask_partition_size") is None:
@@ -241,6 +243,7 @@ def build_with_beam(
     *,
     beam_options: list[str] | None = None,
     overwrite: bool = False,
+    workers: int | None = None,
 ) -> BuildReport:
     """:func:`leafprep.build.build` as Apache Beam pipelines; the same dataset, byte for byte.
 
@@ -258,6 +261,10 @@ def build_with_beam(
         "--temp_location=gs://B/tmp"]`` (see :func:`pipeline_arguments`);
         default: :data:`LOCAL_RUNNER` on this machine, a worker process a core.
     overwrite : bool, optional
+    workers : int, optional
+        Worker processes on this machine, where the build starts them: Beam's
+        local runner, or a Dask ``LocalCluster`` when no scheduler is given
+        (default: a core each).
 
     Returns
     -------
@@ -298,7 +305,7 @@ def build_with_beam(
         _prepare_output(Path(out_text), overwrite)
     where = out_text if _remote(out_text) else os.path.abspath(out_text)  # where the workers write
     work = _join(where, _WORK)
-    arguments = pipeline_arguments(beam_options)
+    arguments = pipeline_arguments(beam_options, workers)
     idx_shape = next((item.pixels.shape for item in items if item.pixels is not None), (0,))
     tasks = [
         (index, locations[index] or None, np.ascontiguousarray(item.pixels).tobytes() if item.pixels is not None else None)
@@ -308,7 +315,7 @@ def build_with_beam(
     if problem:
         raise LeafprepError(work, f"cannot remove what an earlier build left there ({problem})", "delete it, then run the build again")
     try:
-        with _runner(arguments, len(tasks)) as arguments:
+        with _runner(arguments, len(tasks), workers) as arguments:
             pipeline_options = PipelineOptions(arguments)
 
             # 1. The first pass, on Beam's workers: each bundle writes its own files.

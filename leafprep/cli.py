@@ -614,7 +614,9 @@ def build(
     every: Annotated[
         bool, typer.Option("--all", help="Leaves: every leaf of a photo becomes an example (scanner beds); a photo's leaves share a split.")
     ] = False,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Worker processes (default: the cores).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=0, help="Worker processes (default: the cores); with --runner beam or dask, those started here.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
     runner: Annotated[
         Runner,
@@ -657,7 +659,7 @@ def build(
             beam_arguments = list(beam_option or [])
             if runner == Runner.dask:
                 beam_arguments = ["runner=DaskRunner", *beam_arguments] + ([f"dask_client_address={dask_address}"] if dask_address else [])
-            report = _build_on_beam(source, out, options, beam_arguments, overwrite)
+            report = _build_on_beam(source, out, options, beam_arguments, overwrite, workers)
             _print_build_summary(report)
             raise typer.Exit(EXIT_FAILED if report.count("rejected") else EXIT_OK)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -695,7 +697,7 @@ def build(
     raise typer.Exit(EXIT_FAILED if rejected else EXIT_OK)
 
 
-def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str], overwrite: bool) -> Any:
+def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str], overwrite: bool, workers: int | None) -> Any:
     """``build --runner beam``: Beam's options as --KEY=VALUE; its own logging kept to warnings."""
     import logging
 
@@ -711,7 +713,7 @@ def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str],
         arguments.append("--default_sdk_harness_log_level=WARNING")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     err_console.print(f"building on Apache Beam ({runner_name(arguments)})", highlight=False)
-    return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite)
+    return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite, workers=workers)
 
 
 def _is_idx(source: Path) -> bool:

@@ -232,7 +232,9 @@ def test_runner_names_are_resolved_and_the_local_runner_is_pinned():
 def test_cli_dask_runner_starts_a_local_cluster_and_builds(tmp_path):
     pytest.importorskip("distributed")
     source = two_species(tmp_path / "leaves")
-    result = CliRunner().invoke(app, ["build", str(source), "--out", str(tmp_path / "ds"), "--kind", "leaf", "--size", "32", "--runner", "dask"])
+    result = CliRunner().invoke(
+        app, ["build", str(source), "--out", str(tmp_path / "ds"), "--kind", "leaf", "--size", "32", "--runner", "dask", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "Apache Beam (DaskRunner)" in result.output and (tmp_path / "ds" / "_COMPLETE").exists()
     wrong = CliRunner().invoke(app, ["build", str(SAMPLE_LEAVES), "--out", str(tmp_path / "x"), "--dask-address", "tcp://127.0.0.1:1"])
