@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,7 @@ def build_with_beam(
     beam_options: list[str] | None = None,
     overwrite: bool = False,
     workers: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildReport:
     """:func:`leafprep.build.build` as Apache Beam pipelines; the same dataset, byte for byte.
 
@@ -265,6 +266,10 @@ def build_with_beam(
         Worker processes on this machine, where the build starts them: Beam's
         local runner, or a Dask ``LocalCluster`` when no scheduler is given
         (default: a core each).
+    progress : callable, optional
+        Called as ``progress(done, total, stage)`` when each stage starts and
+        ends: ``"normalising"`` (the first pass, over the inputs) and
+        ``"writing"`` (over the planned examples).
 
     Returns
     -------
@@ -319,9 +324,12 @@ def build_with_beam(
             pipeline_options = PipelineOptions(arguments)
 
             # 1. The first pass, on Beam's workers: each bundle writes its own files.
+            say = progress or (lambda done, total, stage: None)
             pipeline = beam.Pipeline(options=pipeline_options)
             _ = pipeline | "inputs" >> beam.Create(tasks) | "first pass" >> beam.ParDo(work_of.FirstPass(options, work))
+            say(0, len(tasks), "normalising")
             _run(pipeline)
+            say(len(tasks), len(tasks), "normalising")
             facts = work_of.read_facts(work)
             missing = [items[index].source for index in range(len(items)) if index not in facts]
             if missing:
@@ -372,7 +380,9 @@ def build_with_beam(
                 | "by shard" >> beam.GroupByKey()
                 | "write shards" >> beam.FlatMap(work_of.write_shard, where, work, plan.shard_counts)
             )
+            say(0, len(planned), "writing")
             _run(pipeline)
+            say(len(planned), len(planned), "writing")
         shards, counts, histogram = [], {split: Counter[str]() for split in plan.members}, np.zeros(256, np.int64)
         shard_facts = sorted(work_of.read_shard_facts(work), key=lambda f: (SPLITS.index(f["split"]), f["shard"]))
         expected = sum(plan.shard_counts.values())

@@ -14,6 +14,7 @@ inside the commands that need them, so ``leafprep --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -655,13 +656,6 @@ def build(
         )
         if dask_address and runner != Runner.dask:
             raise _usage_error("--dask-address goes with --runner dask")
-        if runner != Runner.local:
-            beam_arguments = list(beam_option or [])
-            if runner == Runner.dask:
-                beam_arguments = ["runner=DaskRunner", *beam_arguments] + ([f"dask_client_address={dask_address}"] if dask_address else [])
-            report = _build_on_beam(source, out, options, beam_arguments, overwrite, workers)
-            _print_build_summary(report)
-            raise typer.Exit(EXIT_FAILED if report.count("rejected") else EXIT_OK)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(
@@ -681,7 +675,13 @@ def build(
                 speed = bar.tasks[0].speed
                 bar.update(task, completed=done, total=total, rate=f"{speed:.0f}/s" if speed else "")
 
-            report = builder.build(source, out, options, workers=workers, overwrite=overwrite, progress=progress)
+            if runner == Runner.local:
+                report = builder.build(source, out, options, workers=workers, overwrite=overwrite, progress=progress)
+            else:
+                beam_arguments = list(beam_option or [])
+                if runner == Runner.dask:
+                    beam_arguments = ["runner=DaskRunner", *beam_arguments] + ([f"dask_client_address={dask_address}"] if dask_address else [])
+                report = _build_on_beam(source, out, options, beam_arguments, overwrite, workers, progress)
     except Error as exc:
         _say("error", str(exc))
         raise typer.Exit(EXIT_FAILED) from None
@@ -697,7 +697,9 @@ def build(
     raise typer.Exit(EXIT_FAILED if rejected else EXIT_OK)
 
 
-def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str], overwrite: bool, workers: int | None) -> Any:
+def _build_on_beam(
+    source: str, out: str, options: Any, beam_options: list[str], overwrite: bool, workers: int | None, progress: Callable[[int, int, str], None]
+) -> Any:
     """``build --runner beam``: Beam's options as --KEY=VALUE; its own logging kept to warnings."""
     import logging
 
@@ -711,9 +713,13 @@ def _build_on_beam(source: str, out: str, options: Any, beam_options: list[str],
         arguments.append(f"--{key.strip().lstrip('-')}={value}")
     if not any(a.startswith("--default_sdk_harness_log_level") for a in arguments):
         arguments.append("--default_sdk_harness_log_level=WARNING")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    if runner_name(arguments) == "DaskRunner":
+        with contextlib.suppress(ImportError):  # said by the build; imported first, as importing sets its loggers' levels
+            import distributed  # noqa: F401
+    for name in ("apache_beam", "distributed"):  # their progress chatter; warnings (a worker lost) still show
+        logging.getLogger(name).setLevel(logging.WARNING)
     err_console.print(f"building on Apache Beam ({runner_name(arguments)})", highlight=False)
-    return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite, workers=workers)
+    return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite, workers=workers, progress=progress)
 
 
 def _is_idx(source: Path) -> bool:

@@ -91,7 +91,8 @@ def test_local_runner_beam_and_dask_build_the_same_bytes_on_every_worker(leaf_fo
     leftover.mkdir(parents=True)
     (tmp_path / "beam" / ".leafprep-dataset").write_text("leafprep dataset folder\n")
     (leftover / "0123.facts.jsonl").write_text('[0, "0000", "bogus reason", null, "", null, "", 0, 0]\n')
-    build_with_beam(leaf_folder, tmp_path / "beam", LEAF_OPTIONS, beam_options=["--direct_num_workers=2"])
+    stages = []
+    build_with_beam(leaf_folder, tmp_path / "beam", LEAF_OPTIONS, beam_options=["--direct_num_workers=2"], progress=lambda *said: stages.append(said))
     with Client(dask_cluster.scheduler_address) as client, get_task_stream(client) as tasks:
         dask = build_with_beam(
             leaf_folder,
@@ -100,6 +101,7 @@ def test_local_runner_beam_and_dask_build_the_same_bytes_on_every_worker(leaf_fo
             beam_options=["--runner=DaskRunner", f"--dask_client_address={dask_cluster.scheduler_address}"],
         )
     assert local.count("rejected") == 1 and local.count("duplicate") == 1 and local.count("written") == 20
+    assert stages == [(0, 22, "normalising"), (22, 22, "normalising"), (0, 20, "writing"), (20, 20, "writing")]
     assert sum(p.suffix == ".tfrecord" for p in (tmp_path / "local").iterdir()) > 3
     assert same_files(tmp_path / "local", tmp_path / "beam") == []
     assert same_files(tmp_path / "local", tmp_path / "dask") == []
