@@ -297,22 +297,28 @@ def uniform_lbp(gray: np.ndarray) -> np.ndarray:
     codes : (M, N) ndarray of uint8
         In 0..9; the border pixels see their edge repeated.
     """
-    g = np.pad(np.asarray(gray, np.float64), 1, mode="edge")
+    whole = np.pad(np.asarray(gray), 1, mode="edge")  # integers compare exactly as they are
+    g = whole.astype(np.float64)
     height, width = gray.shape
-    centre = g[1:-1, 1:-1]
+    centre, centre_whole = g[1:-1, 1:-1], whole[1:-1, 1:-1]
     code = np.zeros((height, width), np.uint8)
+    top, bottom, scratch = (np.empty((height, width)) for _ in range(3))
     for p in range(_LBP_POINTS):
         dy = round(-math.sin(2 * math.pi * p / _LBP_POINTS), 5)
         dx = round(math.cos(2 * math.pi * p / _LBP_POINTS), 5)
         y0, x0 = math.floor(dy), math.floor(dx)
         fy, fx = dy - y0, dx - x0
         if not fx and not fy:  # a neighbour on the grid: compared as it is
-            value = g[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width]
+            at_least = whole[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width] >= centre_whole
         else:  # between four pixels: bilinear, in scikit-image's order of operations (ties come out the same)
-            top = (1 - fx) * g[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width] + fx * g[1 + y0 : 1 + y0 + height, 2 + x0 : 2 + x0 + width]
-            bottom = (1 - fx) * g[2 + y0 : 2 + y0 + height, 1 + x0 : 1 + x0 + width] + fx * g[2 + y0 : 2 + y0 + height, 2 + x0 : 2 + x0 + width]
-            value = (1 - fy) * top + fy * bottom
-        code |= (value - centre >= 0).astype(np.uint8) << p
+            np.multiply(g[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width], 1 - fx, out=top)
+            top += np.multiply(g[1 + y0 : 1 + y0 + height, 2 + x0 : 2 + x0 + width], fx, out=scratch)
+            np.multiply(g[2 + y0 : 2 + y0 + height, 1 + x0 : 1 + x0 + width], 1 - fx, out=bottom)
+            bottom += np.multiply(g[2 + y0 : 2 + y0 + height, 2 + x0 : 2 + x0 + width], fx, out=scratch)
+            top *= 1 - fy
+            top += np.multiply(bottom, fy, out=bottom)
+            at_least = top >= centre  # value - centre >= 0, exactly (a difference of floats is 0 only for equal ones)
+        code |= at_least.view(np.uint8) << p
     return _UNIFORM[code]
 
 
