@@ -53,6 +53,22 @@ def test_without_beam_the_message_says_what_to_install(tmp_path, monkeypatch):
     assert not Path(tmp_path / "ds").exists()
 
 
+def test_without_dask_the_message_says_what_to_install(tmp_path, monkeypatch):
+    from leafprep.beam import build_with_beam
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(LeafprepError, match=r"pip install 'leafprep\[dask\]'"):
+        build_with_beam(SAMPLE_LEAVES, tmp_path / "ds", beam_options=["--runner=dask"])
+    assert not (tmp_path / "ds" / ".tmp-beam").exists()
+
+
 # -- Beam on Dask -----------------------------------------------------------------------------------
 
 
