@@ -107,8 +107,9 @@ def test_local_runner_beam_and_dask_build_the_same_bytes_on_every_worker(leaf_fo
     leftover.mkdir(parents=True)
     (tmp_path / "beam" / ".leafprep-dataset").write_text("leafprep dataset folder\n")
     (leftover / "0123.facts.jsonl").write_text('[0, "0000", "bogus reason", null, "", null, "", 0, 0]\n')
-    stages = []
-    build_with_beam(leaf_folder, tmp_path / "beam", LEAF_OPTIONS, beam_options=["--direct_num_workers=2"], progress=lambda *said: stages.append(said))
+    stages = []  # Beam's local runner in this process (its worker processes would import TensorFlow anew: 12 s more)
+    beam_options = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    build_with_beam(leaf_folder, tmp_path / "beam", LEAF_OPTIONS, beam_options=beam_options, progress=lambda *said: stages.append(said))
     with Client(dask_cluster.scheduler_address) as client, get_task_stream(client) as tasks:
         dask = build_with_beam(
             leaf_folder,
@@ -154,55 +155,43 @@ def kill_worker(folder: str, when: str, flag: str):
     return KillWorker()
 
 
-def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(leaf_folder, tmp_path, dask_cluster):
-    from distributed import Client
-
-    from leafprep.beam import build_with_beam
-
-    build(leaf_folder, tmp_path / "local", LEAF_OPTIONS, workers=0)
-    out = tmp_path / "dask"
-    kills = [
-        kill_worker(str(out / ".tmp-beam"), "*.facts.jsonl", str(tmp_path / "killed-in-first-pass")),  # a bundle of the first pass is done
-        kill_worker(str(out), "*.tfrecord", str(tmp_path / "killed-while-writing")),  # a shard is written
-    ]
-    with Client(dask_cluster.scheduler_address) as client:
-        for plugin in kills:
-            client.register_plugin(plugin)
-        try:
-            report = build_with_beam(
-                leaf_folder, out, LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"]
-            )
-        finally:
-            for plugin in kills:
-                client.unregister_worker_plugin(plugin.name)
-        client.wait_for_workers(2)
-        after = set(client.run(lambda: __import__("os").getpid()).values())
-    killed = {int((tmp_path / name).read_text()) for name in ("killed-in-first-pass", "killed-while-writing")}
-    assert len(killed) == 2 and not killed & after  # two workers died, one in each pass; their nannies started new ones
-    assert same_files(tmp_path / "local", out) == []
-    assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
-
-
-def test_relative_paths_reach_workers_that_run_in_another_folder(leaf_folder, tmp_path, dask_cluster, monkeypatch):
-    """As on a cluster, where ``dask worker`` runs wherever it was started: the launcher's relative paths still resolve."""
+def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(leaf_folder, tmp_path, dask_cluster, monkeypatch):
+    """Also, as on a cluster where ``dask worker`` runs wherever it was started: the workers run in another
+    folder than the launcher, whose relative paths must still reach them."""
     import os
 
     from distributed import Client
 
     from leafprep.beam import build_with_beam
 
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
     monkeypatch.chdir(tmp_path)
     build("leaves", "local", LEAF_OPTIONS, workers=0)  # dataset_info.json says "leaves", as given
+    out = tmp_path / "dask"
+    kills = [
+        kill_worker(str(out / ".tmp-beam"), "*.facts.jsonl", str(tmp_path / "killed-in-first-pass")),  # a bundle of the first pass is done
+        kill_worker(str(out), "*.tfrecord", str(tmp_path / "killed-while-writing")),  # a shard is written
+    ]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     with Client(dask_cluster.scheduler_address) as client:
-        before = client.run(os.getcwd)
-        client.run(os.chdir, str(elsewhere))
+        home = next(iter(client.run(os.getcwd).values()))
+        client.run(os.chdir, str(elsewhere))  # the nannies start new workers in their own folder
+        for plugin in kills:
+            client.register_plugin(plugin)
         try:
-            build_with_beam("leaves", "dask", LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"])
+            report = build_with_beam(
+                "leaves", "dask", LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"]
+            )
         finally:
-            client.run(os.chdir, next(iter(before.values())))
-    assert same_files(tmp_path / "local", tmp_path / "dask") == [] and list(elsewhere.iterdir()) == []
+            for plugin in kills:
+                client.unregister_worker_plugin(plugin.name)
+            client.wait_for_workers(2)
+            client.run(os.chdir, home)
+        after = set(client.run(os.getpid).values())
+    killed = {int((tmp_path / name).read_text()) for name in ("killed-in-first-pass", "killed-while-writing")}
+    assert len(killed) == 2 and not killed & after  # two workers died, one in each pass; their nannies started new ones
+    assert same_files(tmp_path / "local", out) == [] and list(elsewhere.iterdir()) == []
+    assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
 
 
 def test_facts_of_a_retried_bundle_are_read_once(tmp_path):

@@ -106,7 +106,7 @@ def draw(page, strokes: list[list[tuple[float, float]]]) -> str:
         page.mouse.move(box["x"] + stroke[0][0] * scale, box["y"] + stroke[0][1] * scale)
         page.mouse.down()
         for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=3)
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
         # The page reads the pad on every lift of the pen; the next stroke waits for that answer, as a person's would.
         with page.expect_response(lambda response: "/api/predict" in response.url):
             page.mouse.up()

@@ -108,6 +108,7 @@ def _pc_residual(pictures: np.ndarray, images: np.ndarray) -> np.ndarray:
     return pc_residual(pictures, *principal_components(images))
 
 
+@pytest.mark.slow  # 70 to 100 s of dreaming on 2 cores: pytest -m slow tests/test_visualize.py
 def test_dreams_on_the_prior_lie_closer_to_real_digits_than_dreams_on_pixels(runs, prior):
     from trainers.runs import load_run
     from trainers.visualize import dreams
