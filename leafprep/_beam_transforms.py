@@ -31,7 +31,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from .beam import _join, _remote
-from .build import BuildOptions, _process, first_pass_data, unspill
+from .build import VANISHED, BuildOptions, _process, first_pass_data, unspill
 from .records import file_sha256, serialize_example, shard_name
 
 #: A first-pass bundle's files in the working folder: ``<stem>.facts.jsonl`` names ``<stem>.pictures``.
@@ -55,7 +55,7 @@ def first_pass(task: FirstTask, options: BuildOptions) -> tuple[str, str, int | 
     assert path is not None
     if not _remote(path):  # the local build's own reading (its messages for links, permissions...)
         sha, reason, dhash, picture, notes = local_first_pass((path, options))
-        if reason.startswith("no such file: it vanished"):  # on a cluster, most likely a folder this worker does not see
+        if reason == VANISHED:  # on a cluster, most likely a folder this worker does not see
             reason = f"no such file on the worker that read it ({socket.gethostname()}): it vanished, or the workers do not share its folder"
         return sha, reason, dhash, picture, notes, None
     try:
@@ -111,9 +111,7 @@ class FirstPass(beam.DoFn):
         if self._pictures is not None:
             self._pictures.close()
             FileSystems.rename([self._temporary(PICTURES)], [final + PICTURES])
-        with FileSystems.create(self._temporary(FACTS), compression_type="uncompressed") as handle:
-            handle.write("".join(line + "\n" for line in self._facts).encode("utf-8"))
-        FileSystems.rename([self._temporary(FACTS)], [final + FACTS])
+        _publish(final + FACTS, "".join(line + "\n" for line in self._facts), self._temporary(FACTS))
         self._facts = []
 
 
@@ -124,14 +122,26 @@ def read_facts(work: str) -> dict[int, tuple[list[Any], str]]:
     say the same, as the first pass is deterministic.
     """
     facts: dict[int, tuple[list[Any], str]] = {}
-    for path in sorted(m.path for result in FileSystems.match([_join(work, "*" + FACTS)]) for m in result.metadata_list):
-        pictures = path[: -len(FACTS)] + PICTURES
-        with FileSystems.open(path, compression_type="uncompressed") as handle:
-            for line in handle.read().decode("utf-8").splitlines():
-                if line.strip():
-                    fact = json.loads(line)
-                    facts.setdefault(int(fact[0]), (fact, pictures))
+    for path, text in _texts(_join(work, "*" + FACTS)):
+        for line in text.splitlines():
+            if line.strip():
+                fact = json.loads(line)
+                facts.setdefault(int(fact[0]), (fact, path[: -len(FACTS)] + PICTURES))
     return facts
+
+
+def _texts(pattern: str) -> Iterator[tuple[str, str]]:
+    """``(path, text)`` of every file matching ``pattern`` on a Beam filesystem, in the order of their paths."""
+    for path in sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list):
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            yield path, handle.read().decode("utf-8")
+
+
+def _publish(path: str, text: str, temporary: str) -> None:
+    """Write ``text`` to ``path`` whole: to ``temporary`` first, then renamed (a reader never sees half of it)."""
+    with FileSystems.create(temporary, compression_type="uncompressed") as handle:
+        handle.write(text.encode("utf-8"))
+    FileSystems.rename([temporary], [path])
 
 
 class Examples(beam.DoFn):
@@ -198,38 +208,32 @@ def write_shard(
                 examples += 1
             if pixels is not None:
                 histogram += pixels
-    digest, length = _digest(temporary)
     FileSystems.rename([temporary], [_join(out, name)])
     fact = {
         "file": name,
         "split": split,
         "shard": shard,
         "examples": examples,
-        "bytes": length,
-        "sha256": digest,
+        "bytes": writer.size,
+        "sha256": writer.sha256,
         "written": written,
         "rejected": rejected,
         "histogram": histogram.tolist(),
     }
-    facts_temporary = _join(facts_folder, f".tmp-{uuid.uuid4().hex}-{name}.json")
-    with FileSystems.create(facts_temporary, compression_type="uncompressed") as handle:
-        handle.write(json.dumps(fact).encode("utf-8"))
-    FileSystems.rename([facts_temporary], [_join(facts_folder, f"{name}.json")])
+    _publish(_join(facts_folder, f"{name}.json"), json.dumps(fact), _join(facts_folder, f".tmp-{uuid.uuid4().hex}-{name}.json"))
     return iter(())
 
 
 def read_shard_facts(work: str) -> list[dict[str, Any]]:
     """The shard writers' facts, one a shard."""
-    facts = []
-    for result in FileSystems.match([_join(_join(work, SHARD_FACTS), "*.json")]):
-        for metadata in sorted(result.metadata_list, key=lambda m: m.path):
-            with FileSystems.open(metadata.path, compression_type="uncompressed") as handle:
-                facts.append(json.loads(handle.read().decode("utf-8")))
-    return facts
+    return [json.loads(text) for _, text in _texts(_join(_join(work, SHARD_FACTS), "*.json"))]
 
 
 class _ShardWriter:
-    """TFRecord framing (TensorFlow's writer) onto any Beam filesystem: written locally, then copied where it belongs."""
+    """TFRecord framing (TensorFlow's writer) onto any Beam filesystem: written locally, then copied where it belongs.
+
+    Once closed, ``sha256`` and ``size`` are the file's, taken from the local copy.
+    """
 
     def __init__(self, path: str) -> None:
         import tensorflow as tf
@@ -248,21 +252,10 @@ class _ShardWriter:
 
     def __exit__(self, *exc: object) -> None:
         self._writer.close()
+        self.sha256, self.size = file_sha256(self._local), os.path.getsize(self._local)
         if self._local == self._path:
             return
         with FileSystems.create(self._path, compression_type="uncompressed") as handle, open(self._local, "rb") as source:
             while chunk := source.read(1 << 20):
                 handle.write(chunk)
         Path(self._local).unlink(missing_ok=True)
-
-
-def _digest(path: str) -> tuple[str, int]:
-    """SHA-256 and length of a file on any Beam filesystem."""
-    if not _remote(path):
-        return file_sha256(path), os.path.getsize(path)
-    digest, length = hashlib.sha256(), 0
-    with FileSystems.open(path, compression_type="uncompressed") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            length += len(chunk)
-    return digest.hexdigest(), length

@@ -53,6 +53,7 @@ from .build import (
     BuildOptions,
     BuildReport,
     Item,
+    _checked,
     _finish,
     _plan,
     _prepare_output,
@@ -289,15 +290,9 @@ def build_with_beam(
 
     from . import _beam_transforms as work_of
 
-    options = options or BuildOptions()
-    if options.kind not in ("digit", "leaf", "auto", "none"):
-        raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    options = _checked(options or BuildOptions())
     if options.every:
         raise ParameterError("every", "every leaf of a photo (--all) is built by the local runner only: drop --runner beam")
-    if options.augment:
-        from .augmentation import resolve
-
-        resolve(options.augmentation, size=options.size, channels=options.channels)  # a wrong name or file: say so now
     source_text, out_text = os.fspath(source), os.fspath(out)
     if _remote(source_text):
         items, locations = _remote_items(source_text)
@@ -409,13 +404,11 @@ def build_with_beam(
             if split == "train" and item.status == "written" and where_by_index[id(item)] in described
         ]
         meta = _finish(write, source_text, options, items, plan, counts, histogram, shards, train)
-    except LeafprepError:
+    except (LeafprepError, KeyboardInterrupt):
         _clear(work)
         raise
-    except (Exception, KeyboardInterrupt) as exc:
+    except Exception as exc:
         left = _left_behind(out_text, work)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
         raise LeafprepError(out_text, f"the Beam build failed on {runner_name(arguments)}: {_runner_error(exc)}", left) from exc
     _clear(work)
     return BuildReport(Path(out_text), items, meta)

@@ -339,6 +339,8 @@ def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, b
 
 #: Why an empty input is rejected (the local and the Beam build say it alike).
 _EMPTY = "the file is empty (0 bytes)"
+#: Why an input listed by the build is rejected when it is no longer there.
+VANISHED = "no such file: it vanished after the build listed it"
 
 
 def _read_input(path: str) -> tuple[bytes, str]:
@@ -349,7 +351,7 @@ def _read_input(path: str) -> tuple[bytes, str]:
         data = _read_bytes(Path(path), path)
     except LeafprepError as exc:
         vanished = exc.reason == "no such file" and not os.path.lexists(path)
-        return b"", "no such file: it vanished after the build listed it" if vanished else exc.reason
+        return b"", VANISHED if vanished else exc.reason
     return data, "" if data else _EMPTY
 
 
@@ -725,15 +727,9 @@ def build(
         Every input with its status (written, rejected with the reason, or
         duplicate), split and shard; ``report.info`` is ``dataset_info.json``.
     """
-    options = options or BuildOptions()
-    if options.kind not in ("digit", "leaf", "auto", "none"):
-        raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    options = _checked(options or BuildOptions())
     if options.every and options.kind != "leaf":
         raise ParameterError("every", f"every leaf of a photo (--all) needs kind='leaf', got kind={options.kind!r}")
-    if options.augment:
-        from .augmentation import resolve
-
-        resolve(options.augmentation, size=options.size, channels=options.channels)  # a wrong name or file: say so now
     out = Path(out)
     items = find_inputs(source)
     previous = _previous_splits(out)
@@ -750,6 +746,17 @@ def build(
         if handle is not None:
             handle.close()
         spill.unlink(missing_ok=True)
+
+
+def _checked(options: BuildOptions) -> BuildOptions:
+    """``options``, once its kind and augmentation are known to be right (the local and the Beam build check them alike)."""
+    if options.kind not in ("digit", "leaf", "auto", "none"):
+        raise ParameterError("kind", f"kind must be one of {{'digit', 'leaf', 'auto', 'none'}}, got {options.kind!r}")
+    if options.augment:
+        from .augmentation import resolve
+
+        resolve(options.augmentation, size=options.size, channels=options.channels)  # a wrong name or file: say so now
+    return options
 
 
 @dataclass

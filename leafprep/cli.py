@@ -713,12 +713,13 @@ def _build_on_beam(
         arguments.append(f"--{key.strip().lstrip('-')}={value}")
     if not any(a.startswith("--default_sdk_harness_log_level") for a in arguments):
         arguments.append("--default_sdk_harness_log_level=WARNING")
-    if runner_name(arguments) == "DaskRunner":
+    runner = runner_name(arguments)
+    if runner == "DaskRunner":
         with contextlib.suppress(ImportError):  # said by the build; imported first, as importing sets its loggers' levels
             import distributed  # noqa: F401
     for name in ("apache_beam", "distributed"):  # their progress chatter; warnings (a worker lost) still show
         logging.getLogger(name).setLevel(logging.WARNING)
-    err_console.print(f"building on Apache Beam ({runner_name(arguments)})", highlight=False)
+    err_console.print(f"building on Apache Beam ({runner})", highlight=False)
     return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite, workers=workers, progress=progress)
 
 
