@@ -187,9 +187,9 @@ def _elliptic_fourier(points: np.ndarray, harmonics: int = _HARMONICS) -> np.nda
     t = np.concatenate([[0.0], np.cumsum(dt)])
     period = t[-1]
     n = np.arange(1, harmonics + 1)[:, None]
-    phi = 2 * np.pi * t[None, :] / period
-    dcos = np.cos(n * phi[:, 1:]) - np.cos(n * phi[:, :-1])
-    dsin = np.sin(n * phi[:, 1:]) - np.sin(n * phi[:, :-1])
+    phi = n * (2 * np.pi * t[None, :] / period)
+    cos, sin = np.cos(phi), np.sin(phi)
+    dcos, dsin = cos[:, 1:] - cos[:, :-1], sin[:, 1:] - sin[:, :-1]
     factor = period / (2 * n[:, 0] ** 2 * np.pi**2)
     ratio = delta / dt[:, None]
     a = factor * (dcos @ ratio[:, 0])
@@ -360,7 +360,8 @@ def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
 
 def _colour(photo: np.ndarray, mask: np.ndarray) -> list[float]:
     """CIELAB mean and spread of the blade (L in [0, 100], a and b around 0; OpenCV's 8-bit conversion, rescaled)."""
-    mean, std = cv2.meanStdDev(cv2.cvtColor(photo, cv2.COLOR_RGB2LAB), mask=mask.astype(np.uint8))
+    blade = np.ascontiguousarray(photo[mask])[:, None, :]  # the blade's pixels only, as a one-pixel-wide image
+    mean, std = cv2.meanStdDev(cv2.cvtColor(blade, cv2.COLOR_RGB2LAB))
     mean, std = mean.reshape(-1) - (0.0, 128.0, 128.0), std.reshape(-1)
     scale = (100.0 / 255.0, 1.0, 1.0)
     return [float(v) for channel in range(3) for v in (mean[channel] * scale[channel], std[channel] * scale[channel])]

@@ -249,15 +249,14 @@ def soft_area(photo: np.ndarray, mask: np.ndarray, others: np.ndarray | None = N
         ring &= ~others
     if core.sum() < 16 or ring.sum() < 16:
         return count
-    pixels = photo.astype(np.float32)
-    background = np.median(pixels[ring], axis=0)
-    leaf = np.median(pixels[core], axis=0)
+    # Medians of the 8-bit values, channel by channel (contiguous rows: several times faster than along axis 0).
+    background, leaf = (np.median(np.ascontiguousarray(photo[part].T), axis=1).astype(np.float32) for part in (ring, core))
     axis = leaf - background
     contrast = float(axis @ axis)
     if contrast < 30.0**2:  # too faint to weigh a pixel's share
         return count
     band = grown & ~inner
-    share = np.clip(((pixels[band] - background) @ axis) / contrast, 0.0, 1.0)
+    share = np.clip(((photo[band].astype(np.float32) - background) @ axis) / contrast, 0.0, 1.0)
     return float(inner.sum()) + float(share.sum())
 
 
