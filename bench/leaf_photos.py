@@ -348,16 +348,24 @@ def _light(shape: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray
     return field / float(field.max()), words
 
 
-def _shadow(alpha: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """How much each background pixel is darkened by the leaf's shadows (0: not at all)."""
+def _shadow(alpha: np.ndarray, rng: np.random.Generator, scale: float | None = None) -> tuple[np.ndarray, str]:
+    """How much each background pixel is darkened by the leaf's shadows (0: not at all).
+
+    How far a shadow falls and how soft it is are shares of ``scale``: the
+    long side of a single-leaf photo of the leaf (this frame's by default).
+    A shadow's offset comes from the leaf's lift and the light, not from how
+    much else the frame holds, so a bed of several leaves passes the frame
+    a single-leaf photo of its leaves would have.
+    """
     long_side = max(alpha.shape)
+    reach = long_side if scale is None else scale
     dark = np.zeros(alpha.shape, np.float32)
     hard = rng.random() < 0.2
     angle = rng.uniform(0, 2 * np.pi)
-    distance = rng.uniform(0.005, 0.025) * long_side * (1.8 if hard else 1.0)
+    distance = rng.uniform(0.005, 0.025) * reach * (1.8 if hard else 1.0)
     shift = np.float32([[1, 0, distance * np.cos(angle)], [0, 1, distance * np.sin(angle)]])
     moved = cv2.warpAffine(alpha, shift, (alpha.shape[1], alpha.shape[0]))
-    sigma = rng.uniform(1.0, 2.5) if hard else rng.uniform(0.004, 0.014) * long_side
+    sigma = rng.uniform(1.0, 2.5) if hard else rng.uniform(0.004, 0.014) * reach
     strength = rng.uniform(0.3, 0.5) if hard else rng.uniform(0.2, 0.5)
     dark = np.maximum(dark, strength * cv2.GaussianBlur(moved, (0, 0), sigma))
     # Where the edge lifts off the surface the light cannot reach: a narrow dark rim.
