@@ -278,3 +278,20 @@ def test_a_leaf_cut_by_the_photo_border_is_flagged_and_the_others_are_not():
     edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = True, True, True, True
     touching = [f.index for f in found if (frame_mask(f, cut.shape[:2]) & edge).any()]
     assert len(found) == 6 and 0 in flagged and flagged == touching
+
+
+def test_a_joint_between_boards_running_under_the_leaves_does_not_join_them_and_is_said():
+    photo, truths = leaf_bed(np.random.default_rng(5), leaves=6, background="scanner", square=False, strip=False, dust=0)
+    leaves = np.any(truths, axis=0)
+    # A dark joint 2 px wide across the whole bed, through the middle of the first row of leaves (under them).
+    row = int(np.mean(np.nonzero(truths[0])[0]))
+    joint = np.zeros(leaves.shape, bool)
+    joint[row : row + 2, :] = True
+    photo = photo.copy()
+    photo[joint & ~leaves] = (90, 80, 70)
+    assert sum(bool((truth & cv2.dilate(joint.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)).any()) for truth in truths) >= 2
+    found = quiet_segment_all(photo)
+    assert len(found) == 6
+    assert min(best_ious(found, truths)) > 0.95
+    left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
+    assert any(reason.startswith("seam") for reason in left_out)

@@ -8,7 +8,9 @@ choosing one object, keeps every object that is a leaf:
    left out, and so are specks and fragments far smaller than the leaves: under
    :data:`FRAGMENT_SHARE` of the typical leaf (the median of the objects of at
    least a tenth of the largest one's area, their lower median) or under :data:`MIN_LEAF_SHARE` of
-   the frame. What was left out is counted, by reason.
+   the frame. Seams of the surface (long straight thin lines, :func:`_seams`:
+   the joint between two boards) are taken out first, so that they do not join
+   the leaves lying across them. What was left out is counted, by reason.
 2. Touching leaves are split where a narrow neck joins them
    (:func:`split_touching`); an object much larger than the typical leaf that
    has no such neck (at least :data:`OVERSIZED` times its area, among three
@@ -78,12 +80,17 @@ JOIN_SHARE = 0.5
 JOIN_GAP = 0.006
 #: Only an object this many times the typical leaf's area is split (a compound leaf's rachis is a narrow neck too).
 SPLIT_FROM = 1.8
+#: A thin straight line at least this share of the frame's longer side long is a seam of the surface, not part of a leaf.
+SEAM_LENGTH = 0.3
+#: ... and stands out along at least this share of its length (under leaves or as a line).
+SEAM_COVER = 0.9
 #: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
 OVERSIZED = 1.8
 
 # Why an object is left out: (one, several).
 _RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
 _SPECK = ("speck", "specks")
+_SEAM = ("seam across the frame (a joint between boards, a fold)", "seams across the frame (joints between boards, folds)")
 _FRAGMENT = ("fragment far smaller than the leaves", "fragments far smaller than the leaves")
 
 
@@ -289,12 +296,15 @@ def leaf_masks(
     """
     height, width = rgb.shape[:2]
     scene = _scene(rgb)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(scene.objects, connectivity=8)
+    seams, seam_count = _seams(scene.objects)
+    objects = scene.objects & ~seams
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(objects, connectivity=8)
     left_out: Counter[tuple[str, str]] = Counter()
     # Specks the opening took away (dust, paper fibres) are counted too: nothing is left out unsaid.
     raw_count, raw = cv2.connectedComponents((scene.distance > scene.threshold).astype(np.uint8), connectivity=8)
     kept_raw = np.unique(raw[scene.objects > 0])
     left_out[_SPECK] += raw_count - 1 - int((kept_raw > 0).sum())
+    left_out[_SEAM] += seam_count
     kept = []
     for i in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[i])
@@ -381,6 +391,34 @@ def leaf_masks(
         raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
+
+
+def _seams(objects: np.ndarray) -> tuple[np.ndarray, int]:
+    """Long straight thin lines across the frame (the joint between two boards of a table, a fold of the card):
+    their pixels (uint8 0/1) and how many lines.
+
+    Thin is what an opening with the speck filter's disc takes away (a
+    petiole, a rachis, such a line); a line is long when it runs straight
+    for at least :data:`SEAM_LENGTH` of the frame's longer side and stands
+    out along :data:`SEAM_COVER` of it (leaves lying across it allowed). Leaves are never such lines, and without
+    this a joint joins every leaf it passes under into one object.
+    """
+    height, width = objects.shape
+    speck = max(1, round(min(height, width) / 300))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2)
+    thin = objects & (1 - cv2.morphologyEx(objects, cv2.MORPH_OPEN, disc))
+    side = max(height, width)
+    length = round(SEAM_LENGTH * side)
+    found = cv2.HoughLinesP(thin * 255, 1, np.pi / 360, length // 2, minLineLength=length, maxLineGap=round(0.1 * side))
+    seams = np.zeros_like(objects)
+    for x0, y0, x1, y1 in found.reshape(-1, 4) if found is not None else ():
+        steps = max(abs(int(x1) - int(x0)), abs(int(y1) - int(y0))) + 1
+        along = objects[np.linspace(y0, y1, steps).round().astype(int), np.linspace(x0, x1, steps).round().astype(int)]
+        if along.mean() >= SEAM_COVER:  # not a row of thin bits of leaves with background between
+            cv2.line(seams, (int(x0), int(y0)), (int(x1), int(y1)), 1, 2 * speck + 1)
+    lines, labels = cv2.connectedComponents(seams)
+    seams &= thin
+    return seams, int((np.bincount(labels[seams > 0], minlength=lines)[1:] > 0).sum())
 
 
 def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: dict[int, int], typical: float, gap: int) -> dict[int, int]:
