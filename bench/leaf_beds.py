@@ -681,7 +681,7 @@ def score_bed(bed: Bed) -> dict[str, Any]:
         for note in thing.notes:
             if note.startswith(DOUBT):
                 notes["doubtful"] += 1
-            elif "split at the narrow neck" in note:
+            elif "split between them" in note:
                 notes["split from a touching leaf"] += 1
             elif "several touching leaves" in note:
                 notes["may be several leaves"] += 1

@@ -239,7 +239,7 @@ def segment_all(
         What to look for. Leaves: reference squares, colour chips, labels,
         specks and fragments far smaller than the leaves are left out (and
         said so in a warning); touching leaves are split at a narrow neck
-        (:mod:`leafprep.segmentation.multiple`).
+        or between two notches of the outline (:mod:`leafprep.segmentation.multiple`).
     fill_holes, petiole : bool, optional
         Leaves only, as for :func:`segment`.
     max_pixels : int, optional

@@ -777,8 +777,8 @@ def _hysteresis(strong: np.ndarray, weak: np.ndarray) -> np.ndarray:
     return keep[labels].astype(np.uint8)
 
 
-def _largest_contour(mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+def _largest_contour(mask: np.ndarray, *, simple: bool = True) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE if simple else cv2.CHAIN_APPROX_NONE)
     return max(contours, key=cv2.contourArea)
 
 

@@ -11,7 +11,8 @@ choosing one object, keeps every object that is a leaf:
    the frame. Seams of the surface (long straight thin lines, :func:`_seams`:
    the joint between two boards) are taken out first, so that they do not join
    the leaves lying across them. What was left out is counted, by reason.
-2. Touching leaves are split where a narrow neck joins them
+2. Touching leaves are split where a narrow neck joins them, or, lying over
+   each other along a broad edge, between two notches of the outline
    (:func:`split_touching`); an object much larger than the typical leaf that
    has no such neck (at least :data:`OVERSIZED` times its area, among three
    or more leaves) is kept whole and flagged.
@@ -27,6 +28,8 @@ resolution.
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,6 +87,14 @@ SPLIT_FROM = 1.8
 SEAM_LENGTH = 0.3
 #: ... and stands out along at least this share of its length (under leaves or as a line).
 SEAM_COVER = 0.9
+#: Two leaves over each other along a broad edge are cut between two of the outline's this many deepest notches ...
+NOTCH_COUNT = 6
+#: ... each at least this share of the object's square-root area deep, ...
+NOTCH_DEPTH = 0.02
+#: ... when both parts come out at least this convex (solidity) ...
+CONVEX_PART = 0.85
+#: ... and this much more convex than the object.
+CONVEX_GAIN = 0.08
 #: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
 OVERSIZED = 1.8
 
@@ -159,7 +170,7 @@ class LeavesAnalysis:
 
 
 def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
-    """Split an object where narrow necks join leaf-sized parts.
+    """Split an object where narrow necks join leaf-sized parts, or where two notches of its outline part two whole leaves.
 
     Only an object of at least :data:`SPLIT_FROM` times ``typical_area`` is
     split (a compound leaf's leaflets hang on a narrow rachis too). The
@@ -168,6 +179,10 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     between them is at most :data:`NECK_SHARE` of the narrower part's
     greatest width and both hold at least :data:`PART_SHARE` of
     ``typical_area`` (so lobes, teeth and petioles stay with their leaf).
+    An object left whole that way (two leaves lying over each other along a
+    broad edge have no narrow neck) is cut between two notches of its
+    outline where both parts come out whole, convex leaves
+    (:func:`_cut_at_notches`).
 
     Parameters
     ----------
@@ -191,7 +206,7 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     peaks = h_maxima(distance, max(2.0, 0.15 * float(distance.max())))
     count, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
     if count <= 2:
-        return [mask]
+        return _cut_at_notches(mask, typical_area)
     basins = watershed(-distance, markers, mask=mask)
     parts = {label: basins == label for label in range(1, count) if (basins == label).any()}
     # Join neighbours across wide necks, and parts too small to be a leaf, until every neck left is narrow.
@@ -220,8 +235,60 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
         _, a, b = best
         parts[a] = parts[a] | parts.pop(b)
     if len(parts) == 1:
-        return [mask]
+        return _cut_at_notches(mask, typical_area)
     return sorted(parts.values(), key=lambda part: -int(part.sum()))
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area over the convex hull's area, of the largest outline of ``mask``."""
+    contour = _largest_contour(mask)
+    return float(cv2.contourArea(contour)) / max(float(cv2.contourArea(cv2.convexHull(contour))), 1.0)
+
+
+def _cut_at_notches(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
+    """Two leaves lying over each other along a broad edge (no narrow neck): cut along the straight line
+    between two notches of the outline where both parts come out whole leaves, each far more convex than the two together.
+
+    Of the :data:`NOTCH_COUNT` deepest notches (convexity defects at least
+    :data:`NOTCH_DEPTH` of the object's square-root area deep), every pair is
+    tried; a cut is kept when both parts hold :data:`PART_SHARE` of the typical
+    leaf and the less convex of them has a solidity of at least
+    :data:`CONVEX_PART` and :data:`CONVEX_GAIN` more than the object's. Lobes
+    (a maple's, an oak's) and leaflets are not that convex on their own, so a
+    single large leaf stays whole. Returns ``[mask]`` when no cut is kept.
+    """
+    contour = _largest_contour(mask, simple=False)
+    hull = cv2.convexHull(contour, returnPoints=False)
+    if hull is None or len(hull) < 4:
+        return [mask]
+    try:
+        defects = cv2.convexityDefects(contour, np.sort(hull.reshape(-1))[:, None])
+    except cv2.error:  # a self-touching outline
+        return [mask]
+    if defects is None:
+        return [mask]
+    defects = defects.reshape(-1, 4)
+    deep = defects[np.argsort(-defects[:, 3], kind="stable")][:NOTCH_COUNT]
+    deep = deep[deep[:, 3] / 256.0 >= NOTCH_DEPTH * math.sqrt(float(mask.sum()))]
+    whole = _solidity(mask)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for (_, _, a, _), (_, _, b, _) in itertools.combinations(deep.tolist(), 2):
+        cut = mask.astype(np.uint8)
+        cv2.line(cut, tuple(int(v) for v in contour[a, 0]), tuple(int(v) for v in contour[b, 0]), 0, 3)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(cut, connectivity=4)
+        if count < 3:
+            continue
+        first, second = (1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable")[:2]).tolist()
+        if stats[second, cv2.CC_STAT_AREA] < PART_SHARE * typical_area:
+            continue
+        one, two = labels == first, labels == second
+        convex = min(_solidity(one), _solidity(two))
+        if convex >= max(CONVEX_PART, whole + CONVEX_GAIN) and (best is None or convex > best[0]):
+            best = (convex, one, two)
+    if best is None:
+        return [mask]
+    parts = _give_pieces([best[1], best[2]], mask & ~(best[1] | best[2]))
+    return sorted(parts, key=lambda part: -int(part.sum()))
 
 
 def soft_area(photo: np.ndarray, mask: np.ndarray, others: np.ndarray | None = None) -> float:
@@ -345,10 +412,10 @@ def leaf_masks(
         for piece in pieces:
             notes = []
             if len(pieces) > 1:
-                notes.append(f"it touched {len(pieces) - 1} other lea{'f' if len(pieces) == 2 else 'ves'}: split at the narrow neck between them")
+                notes.append(f"it touched {len(pieces) - 1} other lea{'f' if len(pieces) == 2 else 'ves'}: split between them")
             elif len(sizable) >= 3 and areas[i] >= OVERSIZED * typical:  # with fewer, a larger leaf is as likely
                 notes.append(
-                    f"it may be several touching leaves ({areas[i] / typical:.1f} times the typical leaf's area, no narrow neck to split at)"
+                    f"it may be several touching leaves ({areas[i] / typical:.1f} times the typical leaf's area, no neck or notches to split at)"
                 )
             parts.append((piece, (x, y), notes))
     # Edges placed once for every leaf (as for one leaf), then each pixel goes back to its own leaf.
