@@ -311,3 +311,20 @@ def test_a_joint_between_boards_running_under_the_leaves_does_not_join_them_and_
     assert min(best_ious(found, truths)) > 0.95
     left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
     assert any(reason.startswith("seam") for reason in left_out)
+
+
+def test_a_leaf_as_faint_as_a_shadow_but_lying_alone_is_found_too():
+    # Five dark green leaves and one olive-brown one on a brown table: the olive one stands out from the table
+    # less than the threshold that keeps shadows out, but it lies alone, so it is a leaf.
+    photo = np.empty((900, 1200, 3), np.float32)
+    photo[:] = (205, 160, 110)
+    truths = []
+    for k, (cx, cy) in enumerate([(200, 200), (600, 200), (1000, 200), (200, 650), (600, 650), (1000, 650)]):
+        mask = np.zeros((900, 1200), np.uint8)
+        cv2.ellipse(mask, (cx, cy), (150, 80), 30 * k, 0, 360, 1, -1)
+        photo[mask.astype(bool)] = (60, 90, 40) if k != 4 else (125, 105, 60)
+        truths.append(mask.astype(bool))
+    photo = cv2.GaussianBlur(np.clip(photo + np.random.default_rng(0).normal(0, 3, photo.shape), 0, 255).astype(np.uint8), (0, 0), 1.0)
+    found = quiet_segment_all(photo)
+    assert len(found) == 6
+    assert min(best_ious(found, truths)) > 0.9

@@ -10,7 +10,9 @@ choosing one object, keeps every object that is a leaf:
    least a tenth of the largest one's area, their lower median) or under :data:`MIN_LEAF_SHARE` of
    the frame. Seams of the surface (long straight thin lines, :func:`_seams`:
    the joint between two boards) are taken out first, so that they do not join
-   the leaves lying across them. What was left out is counted, by reason.
+   the leaves lying across them. A leaf fainter than the threshold that lies
+   alone, leaf-sized, is kept too (:func:`_faint_leaves`). What was left out is
+   counted, by reason.
 2. Touching leaves are split where a narrow neck joins them, or, lying over
    each other along a broad edge, between two notches of the outline
    (:func:`split_touching`); an object much larger than the typical leaf that
@@ -33,6 +35,7 @@ import math
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -95,6 +98,10 @@ NOTCH_DEPTH = 0.02
 CONVEX_PART = 0.85
 #: ... and this much more convex than the object.
 CONVEX_GAIN = 0.08
+#: A region standing out by this share of the threshold, alone and leaf-sized, is a faint leaf (:func:`_faint_leaves`) ...
+FAINT_SHARE = 0.5
+#: ... when it is between these multiples of the typical leaf's area.
+FAINT_AREA = (0.5, 2.0)
 #: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
 OVERSIZED = 1.8
 
@@ -389,6 +396,18 @@ def leaf_masks(
     # touching pair, the leaf).
     sizable = sorted(a for a in areas.values() if a >= 0.1 * largest)
     typical = float(sizable[(len(sizable) - 1) // 2])
+    # Leaves too faint for the threshold that lie well apart from everything else become objects too.
+    leaves_so_far = np.isin(labels, [i for i in kept if areas[i] >= FRAGMENT_SHARE * typical])
+    for part, (x, y) in _faint_leaves(scene, leaves_so_far, typical, round(JOIN_GAP * max(height, width))):
+        new = len(stats)
+        crop = labels[y : y + part.shape[0], x : x + part.shape[1]]
+        for inside in set(np.unique(crop[part]).tolist()) - {0}:  # its brightest bits, found as specks or fragments
+            labels[labels == inside] = new
+            kept = [i for i in kept if i != inside]
+        crop[part] = new
+        stats = np.vstack([stats, [x, y, part.shape[1], part.shape[0], int((crop == new).sum())]])
+        kept.append(new)
+        areas[new] = int((crop == new).sum())
     # Pieces much smaller than a leaf within a small gap of a larger object are part of it: leaflets whose
     # rachis is too thin to see, a blade cut in two by a pale midrib.
     joined = _join_pieces(labels, stats, kept, areas, typical, round(JOIN_GAP * max(height, width)))
@@ -486,6 +505,36 @@ def _seams(objects: np.ndarray) -> tuple[np.ndarray, int]:
     lines, labels = cv2.connectedComponents(seams)
     seams &= thin
     return seams, int((np.bincount(labels[seams > 0], minlength=lines)[1:] > 0).sum())
+
+
+def _faint_leaves(scene: Any, leaves: np.ndarray, typical: float, gap: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Leaves that stand out from the background by less than the threshold, well apart from every object found.
+
+    A dark olive leaf on brown wood is as far from the wood as a shadow is,
+    so the threshold that keeps shadows out leaves it out too. A shadow lies
+    beside what casts it; such a leaf lies alone. So a region over
+    :data:`FAINT_SHARE` of the threshold counts (the speck filter's opening
+    first) when it is leaf-sized (:data:`FAINT_AREA` times the typical leaf),
+    touches neither the border nor the surroundings of the ``leaves`` found
+    (``gap`` pixels), and is not a near-rectangle. Returns each one's mask
+    crop and corner.
+    """
+    height, width = leaves.shape
+    speck = max(1, round(min(height, width) / 300))
+    faint = (scene.distance > FAINT_SHARE * scene.threshold).astype(np.uint8)
+    faint = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
+    near = cv2.dilate(leaves.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)).astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
+    found = []
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if not FAINT_AREA[0] * typical <= area <= FAINT_AREA[1] * typical or x == 0 or y == 0 or x + w == width or y + h == height:
+            continue
+        part = labels[y : y + h, x : x + w] == i
+        if near[y : y + h, x : x + w][part].any() or _is_rectangle(area, _largest_contour(part)):
+            continue
+        found.append((part, (x, y)))
+    return found
 
 
 def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: dict[int, int], typical: float, gap: int) -> dict[int, int]:
