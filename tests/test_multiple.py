@@ -328,3 +328,22 @@ def test_a_leaf_as_faint_as_a_shadow_but_lying_alone_is_found_too():
     found = quiet_segment_all(photo)
     assert len(found) == 6
     assert min(best_ious(found, truths)) > 0.9
+
+
+def test_a_compound_leaf_whose_rachis_broke_into_two_half_leaf_pieces_is_one_leaf():
+    photo = np.full((900, 1200, 3), 240, np.uint8)
+    green = (50, 100, 40)
+    for cx in (200, 500, 800):
+        cv2.ellipse(photo, (cx, 220), (130, 60), 20, 0, 360, green, -1)
+    cv2.ellipse(photo, (1050, 650), (130, 60), 70, 0, 360, green, -1)
+    # Two pairs of leaflets on each half of a rachis broken by 8 px: each half about half a typical leaf.
+    compound = np.zeros((900, 1200), np.uint8)
+    for top, bottom in ((500, 646), (654, 800)):
+        cv2.line(compound, (500, top), (500, bottom), 1, 3)
+        for y in range(top + 30, bottom, 70):
+            cv2.ellipse(compound, (452, y), (50, 18), -20, 0, 360, 1, -1)
+            cv2.ellipse(compound, (548, y), (50, 18), 20, 0, 360, 1, -1)
+    photo[compound.astype(bool)] = green
+    found = quiet_segment_all(photo)
+    assert len(found) == 5
+    assert iou(frame_mask(found[3], compound.shape), compound.astype(bool)) > 0.9

@@ -81,7 +81,7 @@ NECK_SHARE = 0.35
 #: A part split off at a neck must hold this share of the typical leaf's area (a lobe or a petiole does not).
 PART_SHARE = 0.5
 #: An object under this share of the typical leaf's area within :data:`JOIN_GAP` of a larger one joins it (leaflets, a cut blade).
-JOIN_SHARE = 0.5
+JOIN_SHARE = 0.6
 #: The gap, as a share of the working image's longer side.
 JOIN_GAP = 0.006
 #: Only an object this many times the typical leaf's area is split (a compound leaf's rachis is a narrow neck too).
@@ -538,21 +538,61 @@ def _faint_leaves(scene: Any, leaves: np.ndarray, typical: float, gap: int) -> l
 
 
 def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: dict[int, int], typical: float, gap: int) -> dict[int, int]:
-    """Which small objects (under :data:`JOIN_SHARE` of the typical leaf) join which larger one within ``gap`` pixels: {small: host}."""
+    """Which small objects (under :data:`JOIN_SHARE` of the typical leaf) join which larger one within ``gap`` pixels: {small: host}.
+
+    A piece near a piece that joined a host joins that host too (the leaflets of
+    a compound leaf whose rachis broke in two places hang on one another), and
+    small pieces near no host but near one another are one object when they
+    make at least :data:`JOIN_SHARE` of the typical leaf together (its largest
+    piece the host).
+    """
     hosts = {i for i in kept if areas[i] >= JOIN_SHARE * typical}
+    if gap < 1:
+        return {}
     height, width = labels.shape
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)
-    joined = {}
+    objects = set(kept)
+    neighbours = {}  # a small piece: the objects within the gap, a pixel each where they border it
     for i in kept:
-        if i in hosts or gap < 1:
+        if i in hosts:
             continue
         x, y, w, h = (int(v) for v in stats[i, :4])
         x0, y0, x1, y1 = max(0, x - gap), max(0, y - gap), min(width, x + w + gap), min(height, y + h + gap)
         local = labels[y0:y1, x0:x1]
         near = cv2.dilate((local == i).astype(np.uint8), disc).astype(bool)
-        found = [int(v) for v in local[near] if v in hosts]
-        if found:
-            joined[i] = max(set(found), key=found.count)  # the host it borders most
+        neighbours[i] = [int(v) for v in local[near] if v != i and v in objects]
+    joined: dict[int, int] = {}
+    while True:
+        found = {}
+        for i, around in neighbours.items():
+            if i in joined:
+                continue
+            owners = [v if v in hosts else joined[v] for v in around if v in hosts or v in joined]
+            if owners:
+                found[i] = max(sorted(set(owners)), key=owners.count)  # the host it borders most
+        if not found:
+            break
+        joined.update(found)
+    # Small pieces near no host but near one another, leaf-sized together, are one leaf (a compound leaf in pieces):
+    # the largest is the host.
+    group = {i: i for i in neighbours if i not in joined}
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in sorted(group):
+        for v in neighbours[i]:
+            if v in group and root(v) != root(i):
+                group[max(root(v), root(i))] = min(root(v), root(i))
+    members: dict[int, list[int]] = {}
+    for i in sorted(group):
+        members.setdefault(root(i), []).append(i)
+    for together in members.values():
+        if len(together) > 1 and sum(areas[i] for i in together) >= JOIN_SHARE * typical:
+            host = max(together, key=lambda i: (areas[i], -i))
+            joined.update({i: host for i in together if i != host})
     return joined
 
 
