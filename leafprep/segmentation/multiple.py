@@ -83,7 +83,7 @@ PART_SHARE = 0.5
 #: An object under this share of the typical leaf's area within :data:`JOIN_GAP` of a larger one joins it (leaflets, a cut blade).
 JOIN_SHARE = 0.6
 #: The gap, as a share of the working image's longer side.
-JOIN_GAP = 0.006
+JOIN_GAP = 0.008
 #: Only an object this many times the typical leaf's area is split (a compound leaf's rachis is a narrow neck too).
 SPLIT_FROM = 1.8
 #: A thin straight line at least this share of the frame's longer side long is a seam of the surface, not part of a leaf.
