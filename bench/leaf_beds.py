@@ -3,7 +3,8 @@
 The photos are made from real single leaves with their masks: the 200 Swedish
 scans of ``../shared/data/leaves/swedish_masks`` (petiole included) and the
 111 uci_dev phone photos on card (``bench.leaf_peers.uci_dev``, blade-only
-masks: only the mask region is cut, so that no petiole is pasted). Each leaf is
+masks: only the mask region is cut, so that no petiole is pasted; the pockets of
+white scan bed the Swedish masks enclose are background, :func:`without_pockets`). Each leaf is
 cut out with its mask (the colours along the cut taken from further in, as
 ``bench.leaf_photos`` does), turned, mirrored now and then, and scaled so that
 5 to 20 of them cover 15-35% of a frame 1600-2400 px on the long side, at least
@@ -12,7 +13,7 @@ one species (a user lays out one tree's leaves) or, one in four, several.
 
 Four backgrounds in turn: a white scanner bed (plain, scanner noise, JPEG 92),
 and, photographed as a phone would (light falling off, white balance, soft
-shadows, defocus, noise, JPEG 80-90; ``bench.leaf_photos``' ``_surface``,
+shadows as far as in a single-leaf photo of the leaf, defocus, noise, JPEG 80-90; ``bench.leaf_photos``' ``_surface``,
 ``_light``, ``_shadow``, ``_camera``), blue card, white paper and wood. Beside
 the leaves, as people put them there: a black or grey reference square, a strip
 of colour chips with small gaps, a white paper label with dark writing (on blue
