@@ -727,12 +727,16 @@ def _objects(distance: np.ndarray) -> tuple[np.ndarray, float]:
     bright ruler or colour chart does not split the objects into two classes.
     Specks are opened away; fainter pixels that touch an object join it.
     """
-    height, width = distance.shape
     threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distance, DISTANCE_CAP)))
-    objects = (distance > threshold).astype(np.uint8)
-    speck = max(1, round(min(height, width) / 300))
-    objects = cv2.morphologyEx(objects, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
+    objects = cv2.morphologyEx((distance > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(distance.shape))
     return _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)), threshold
+
+
+def speck_disc(shape: tuple[int, ...]) -> np.ndarray:
+    """The speck filter's disc for an image of ``shape``: what an opening with it takes away is a speck or a thin line
+    (a diameter of about a 150th of the shorter side)."""
+    speck = max(1, round(min(shape[:2]) / 300))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2)
 
 
 def _largest_part(mask: np.ndarray) -> np.ndarray:

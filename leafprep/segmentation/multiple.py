@@ -35,7 +35,6 @@ import math
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import cv2
 import numpy as np
@@ -51,9 +50,11 @@ from .leaves import (
     _is_rectangle,
     _largest_contour,
     _largest_part,
+    _Scene,
     _scene,
     cut_petiole,
     refine_edges,
+    speck_disc,
     spread_doubt,
     unsure_band,
 )
@@ -246,9 +247,8 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     return sorted(parts.values(), key=lambda part: -int(part.sum()))
 
 
-def _solidity(mask: np.ndarray) -> float:
-    """Area over the convex hull's area, of the largest outline of ``mask``."""
-    contour = _largest_contour(mask)
+def _solidity(contour: np.ndarray) -> float:
+    """Area over the convex hull's area, of an outline."""
     return float(cv2.contourArea(contour)) / max(float(cv2.contourArea(cv2.convexHull(contour))), 1.0)
 
 
@@ -277,7 +277,7 @@ def _cut_at_notches(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     defects = defects.reshape(-1, 4)
     deep = defects[np.argsort(-defects[:, 3], kind="stable")][:NOTCH_COUNT]
     deep = deep[deep[:, 3] / 256.0 >= NOTCH_DEPTH * math.sqrt(float(mask.sum()))]
-    whole = _solidity(mask)
+    whole = _solidity(contour)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for (_, _, a, _), (_, _, b, _) in itertools.combinations(deep.tolist(), 2):
         cut = mask.astype(np.uint8)
@@ -289,7 +289,7 @@ def _cut_at_notches(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
         if stats[second, cv2.CC_STAT_AREA] < PART_SHARE * typical_area:
             continue
         one, two = labels == first, labels == second
-        convex = min(_solidity(one), _solidity(two))
+        convex = min(_solidity(_largest_contour(one)), _solidity(_largest_contour(two)))
         if convex >= max(CONVEX_PART, whole + CONVEX_GAIN) and (best is None or convex > best[0]):
             best = (convex, one, two)
     if best is None:
@@ -405,9 +405,9 @@ def leaf_masks(
             labels[labels == inside] = new
             kept = [i for i in kept if i != inside]
         crop[part] = new
-        stats = np.vstack([stats, [x, y, part.shape[1], part.shape[0], int((crop == new).sum())]])
-        kept.append(new)
         areas[new] = int((crop == new).sum())
+        stats = np.vstack([stats, [x, y, part.shape[1], part.shape[0], areas[new]]])
+        kept.append(new)
     # Pieces much smaller than a leaf within a small gap of a larger object are part of it: leaflets whose
     # rachis is too thin to see, a blade cut in two by a pale midrib.
     joined = _join_pieces(labels, stats, kept, areas, typical, round(JOIN_GAP * max(height, width)))
@@ -490,8 +490,7 @@ def _seams(objects: np.ndarray) -> tuple[np.ndarray, int]:
     this a joint joins every leaf it passes under into one object.
     """
     height, width = objects.shape
-    speck = max(1, round(min(height, width) / 300))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2)
+    disc = speck_disc(objects.shape)
     thin = objects & (1 - cv2.morphologyEx(objects, cv2.MORPH_OPEN, disc))
     side = max(height, width)
     length = round(SEAM_LENGTH * side)
@@ -501,13 +500,13 @@ def _seams(objects: np.ndarray) -> tuple[np.ndarray, int]:
         steps = max(abs(int(x1) - int(x0)), abs(int(y1) - int(y0))) + 1
         along = objects[np.linspace(y0, y1, steps).round().astype(int), np.linspace(x0, x1, steps).round().astype(int)]
         if along.mean() >= SEAM_COVER:  # not a row of thin bits of leaves with background between
-            cv2.line(seams, (int(x0), int(y0)), (int(x1), int(y1)), 1, 2 * speck + 1)
+            cv2.line(seams, (int(x0), int(y0)), (int(x1), int(y1)), 1, len(disc))
     lines, labels = cv2.connectedComponents(seams)
     seams &= thin
     return seams, int((np.bincount(labels[seams > 0], minlength=lines)[1:] > 0).sum())
 
 
-def _faint_leaves(scene: Any, leaves: np.ndarray, typical: float, gap: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+def _faint_leaves(scene: _Scene, leaves: np.ndarray, typical: float, gap: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
     """Leaves that stand out from the background by less than the threshold, well apart from every object found.
 
     A dark olive leaf on brown wood is as far from the wood as a shadow is,
@@ -520,9 +519,7 @@ def _faint_leaves(scene: Any, leaves: np.ndarray, typical: float, gap: int) -> l
     crop and corner.
     """
     height, width = leaves.shape
-    speck = max(1, round(min(height, width) / 300))
-    faint = (scene.distance > FAINT_SHARE * scene.threshold).astype(np.uint8)
-    faint = cv2.morphologyEx(faint, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * speck + 1,) * 2))
+    faint = cv2.morphologyEx((scene.distance > FAINT_SHARE * scene.threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(leaves.shape))
     near = cv2.dilate(leaves.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)).astype(bool)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
     found = []
