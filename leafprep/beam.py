@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -222,7 +223,10 @@ def _run(pipeline: Any) -> None:
     """Run a pipeline to its end; on failure, stop what is still running and raise the runner's error."""
     result = pipeline.run()
     try:
-        result.wait_until_finish()
+        if hasattr(result, "client") and hasattr(result, "futures"):  # Beam's DaskRunnerResult
+            _wait_for_dask(result.futures)
+        else:
+            result.wait_until_finish()
     except BaseException:
         with suppress(Exception):
             result.cancel()
@@ -232,6 +236,26 @@ def _run(pipeline: Any) -> None:
         if client is not None:
             with suppress(Exception):
                 client.close()
+
+
+def _wait_for_dask(futures: Any) -> None:
+    """Wait for a DaskRunner's futures, then raise a worker's error if one failed.
+
+    Not Beam's ``wait_until_finish``: it gathers every result with
+    ``distributed.as_completed(..., with_results=True)``, which waits forever
+    when the worker holding a result dies as it is fetched
+    (dask/distributed#7331) -- the very case a cluster retries. The results
+    are not needed (the pipeline's work is the files it wrote); the futures'
+    states, which the scheduler keeps up to date through retries, are.
+    """
+    from distributed import futures_of
+
+    pending = futures_of(futures)
+    while not all(future.done() for future in pending):
+        time.sleep(0.1)
+    for future in pending:
+        if future.status in ("error", "cancelled"):
+            future.result()  # raises the worker's error (or CancelledError)
 
 
 # -- the build ------------------------------------------------------------------------------------

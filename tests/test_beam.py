@@ -185,13 +185,48 @@ def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(le
         finally:
             for plugin in kills:
                 client.unregister_worker_plugin(plugin.name)
-            client.wait_for_workers(2)
+            client.wait_for_workers(2, timeout=120)
             client.run(os.chdir, home)
         after = set(client.run(os.getpid).values())
     killed = {int((tmp_path / name).read_text()) for name in ("killed-in-first-pass", "killed-while-writing")}
     assert len(killed) == 2 and not killed & after  # two workers died, one in each pass; their nannies started new ones
     assert same_files(tmp_path / "local", out) == [] and list(elsewhere.iterdir()) == []
     assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
+
+
+def unfetchable():
+    """A task whose result stays on its worker: the client cannot load it (as when that worker dies as it is fetched).
+
+    Made in a function, so that Dask sends it to the workers by value (they cannot import tests).
+    """
+
+    def refuse():
+        raise ConnectionError("the worker holding this result is gone")
+
+    class Unfetchable:
+        def __reduce__(self):
+            return refuse, ()
+
+    def task():
+        return Unfetchable()
+
+    return task
+
+
+def test_a_dask_build_waits_for_its_tasks_not_for_their_results(dask_cluster):
+    """Beam's own wait fetches every result and, when a fetch fails, waits forever (dask/distributed#7331)."""
+    from distributed import Client
+
+    from leafprep.beam import _wait_for_dask
+
+    with Client(dask_cluster.scheduler_address) as client:
+        done = client.submit(unfetchable(), pure=False)
+        with pytest.raises(ConnectionError):
+            done.result(timeout=60)  # fetching it fails ...
+        _wait_for_dask([done])  # ... waiting for it does not
+        failed = client.submit(lambda: 1 / 0, pure=False)
+        with pytest.raises(ZeroDivisionError):
+            _wait_for_dask([done, failed])
 
 
 def test_facts_of_a_retried_bundle_are_read_once(tmp_path):

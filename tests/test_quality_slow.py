@@ -11,7 +11,7 @@ import pytest
 import leafprep
 from photos import SHARED
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # trains a conv-net on MNIST first
 
 
 @pytest.fixture(scope="module")
