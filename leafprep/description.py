@@ -337,8 +337,6 @@ _UNIFORM = _uniform_table()
 
 def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
     """Uniform LBP histogram and GLCM statistics of the blade's grey texture."""
-    from skimage.feature import graycomatrix, graycoprops
-
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if inner.sum() < 16:
         inner = mask
@@ -346,22 +344,53 @@ def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
     lbp = np.bincount(codes[inner].astype(np.int64), minlength=_LBP_POINTS + 2)[: _LBP_POINTS + 2] / max(1, int(inner.sum()))
     # Grey levels stretched over the blade (1st to 99th percentile), 32 levels; 0 is kept for the background.
     values = gray[inner]
-    ranks = [int(0.01 * (values.size - 1)), int(0.99 * (values.size - 1))]
-    low, high = (float(v) for v in np.partition(values, ranks)[ranks]) if values.size else (0.0, 255.0)
+    if values.size:  # the two order statistics from the 8-bit histogram (what np.partition would pick)
+        below = np.cumsum(np.bincount(values, minlength=256))
+        low, high = (float(np.searchsorted(below, rank, side="right")) for rank in (int(0.01 * (values.size - 1)), int(0.99 * (values.size - 1))))
+    else:
+        low, high = 0.0, 255.0
     levels = 1 + np.clip((gray.astype(np.float32) - low) / max(float(high - low), 1.0) * 31, 0, 30).astype(np.uint8)
     levels[~inner] = 0
-    matrix = graycomatrix(levels, [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=32, symmetric=True, normed=False)
-    matrix = matrix[1:, 1:].astype(np.float64)  # pairs within the blade only
-    total = matrix.sum(axis=(0, 1), keepdims=True)
-    matrix = np.divide(matrix, total, out=np.zeros_like(matrix), where=total > 0)
-    stats = [float(np.nan_to_num(graycoprops(matrix, prop)).mean()) for prop in ("contrast", "homogeneity", "energy", "correlation")]
-    return [*lbp.tolist(), *stats]
+    return [*lbp.tolist(), *_glcm_statistics(levels)]
+
+
+_GLCM_STEPS = ((0, 1), (1, 1), (1, 0), (1, -1))  # distance 1 at 0, 45, 90 and 135 degrees, as scikit-image's graycomatrix
+_GLCM_LEVELS = 32
+
+
+def _glcm_statistics(levels: np.ndarray) -> list[float]:
+    """Contrast, homogeneity, energy and correlation of the symmetric grey-level co-occurrence matrices of ``levels``
+    (1 to 31 on the blade, 0 off it; pairs with a 0 left out), averaged over the four directions.
+
+    The same numbers as scikit-image's ``graycomatrix(levels, [1], [0, pi/4, pi/2, 3pi/4], 32, symmetric=True)``,
+    cut to levels 1.., then ``graycoprops`` (``tests/test_description.py``), counted with one ``bincount`` a direction.
+    """
+    height, width = levels.shape
+    n = _GLCM_LEVELS
+    counts = np.empty((n - 1, n - 1, len(_GLCM_STEPS)))
+    for k, (dy, dx) in enumerate(_GLCM_STEPS):
+        first = levels[: height - dy, max(0, -dx) : width - max(0, dx)].astype(np.intp)
+        second = levels[dy:, max(0, dx) : width - max(0, -dx)]
+        pairs = np.bincount((first * n + second).ravel(), minlength=n * n).reshape(n, n)
+        counts[..., k] = (pairs + pairs.T)[1:, 1:]
+    total = counts.sum(axis=(0, 1), keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    i = np.arange(n - 1, dtype=np.float64).reshape(-1, 1, 1)
+    j = i.reshape(1, -1, 1)
+    square = (i - j) ** 2
+    contrast = np.sum(p * square, axis=(0, 1))
+    homogeneity = np.sum(p * (1.0 / (1.0 + square)), axis=(0, 1))
+    energy = np.sqrt(np.sum(p**2, axis=(0, 1)))
+    diff_i, diff_j = i - np.sum(i * p, axis=(0, 1)), j - np.sum(j * p, axis=(0, 1))
+    std_i, std_j = np.sqrt(np.sum(p * diff_i**2, axis=(0, 1))), np.sqrt(np.sum(p * diff_j**2, axis=(0, 1)))
+    flat = (std_i < 1e-15) | (std_j < 1e-15)
+    correlation = np.where(flat, 1.0, np.sum(p * diff_i * diff_j, axis=(0, 1)) / np.where(flat, 1.0, std_i * std_j))
+    return [float(np.nan_to_num(v).mean()) for v in (contrast, homogeneity, energy, correlation)]
 
 
 def _colour(photo: np.ndarray, mask: np.ndarray) -> list[float]:
     """CIELAB mean and spread of the blade (L in [0, 100], a and b around 0; OpenCV's 8-bit conversion, rescaled)."""
-    blade = np.ascontiguousarray(photo[mask])[:, None, :]  # the blade's pixels only, as a one-pixel-wide image
-    mean, std = cv2.meanStdDev(cv2.cvtColor(blade, cv2.COLOR_RGB2LAB))
+    mean, std = cv2.meanStdDev(cv2.cvtColor(photo, cv2.COLOR_RGB2LAB), mask=mask.view(np.uint8))
     mean, std = mean.reshape(-1) - (0.0, 128.0, 128.0), std.reshape(-1)
     scale = (100.0 / 255.0, 1.0, 1.0)
     return [float(v) for channel in range(3) for v in (mean[channel] * scale[channel], std[channel] * scale[channel])]

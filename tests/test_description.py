@@ -304,3 +304,23 @@ def test_uniform_lbp_gives_scikit_images_codes():
         # scikit-image adds each pixel's row to the offset before interpolating, so an exact tie may round
         # the other way there: at most one pixel in a thousand, and only where neighbours equal the centre.
         assert (ours == theirs).mean() >= 0.999
+
+
+def test_glcm_statistics_are_scikit_images_on_the_blade_levels():
+    from skimage.feature import graycomatrix, graycoprops
+
+    from leafprep.description import _glcm_statistics
+
+    rng = np.random.default_rng(1)
+    blade = np.zeros((70, 90), bool)
+    blade[10:60, 15:80] = rng.random((50, 65)) > 0.1  # a ragged blade: pairs that cross its edge are left out
+    images = [
+        np.where(blade, 1 + (rng.random(blade.shape) * 31).astype(np.uint8).clip(0, 30), 0).astype(np.uint8),
+        np.where(blade, 1 + np.arange(90, dtype=np.uint8)[None] % 31, 0).astype(np.uint8),  # stripes: strong correlation
+        np.where(blade, 7, 0).astype(np.uint8),  # one level: no spread, correlation 1 by definition
+    ]
+    for levels in images:
+        matrix = graycomatrix(levels, [1], [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4], levels=32, symmetric=True)[1:, 1:].astype(float)
+        matrix /= matrix.sum(axis=(0, 1), keepdims=True)
+        theirs = [float(np.nan_to_num(graycoprops(matrix, prop)).mean()) for prop in ("contrast", "homogeneity", "energy", "correlation")]
+        assert np.allclose(_glcm_statistics(levels), theirs, rtol=1e-12, atol=1e-12)
