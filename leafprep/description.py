@@ -278,7 +278,7 @@ def _margin(contour: np.ndarray, length: float) -> list[float]:
 
 def uniform_lbp(gray: np.ndarray) -> np.ndarray:
     """Rotation-invariant uniform local binary patterns, 8 points at radius 1, as scikit-image's
-    ``local_binary_pattern(gray, 8, 1, method="uniform")`` defines them, in whole-array numpy.
+    ``local_binary_pattern(gray, 8, 1, method="uniform")`` defines them, in numpy, 64 rows at a time.
 
     Each pixel's 8 neighbours on a circle of radius 1 (the diagonal ones
     interpolated bilinearly) are compared with it; a pattern with at most two
@@ -300,26 +300,43 @@ def uniform_lbp(gray: np.ndarray) -> np.ndarray:
     whole = np.pad(np.asarray(gray), 1, mode="edge")  # integers compare exactly as they are
     g = whole.astype(np.float64)
     height, width = gray.shape
-    centre, centre_whole = g[1:-1, 1:-1], whole[1:-1, 1:-1]
-    code = np.zeros((height, width), np.uint8)
-    top, bottom, scratch = (np.empty((height, width)) for _ in range(3))
+    code = np.empty((height, width), np.uint8)
+    top, bottom, scratch = (np.empty((_LBP_ROWS, width)) for _ in range(3))
+    for r0 in range(0, height, _LBP_ROWS):  # a few rows at a time: the float rows stay in the cache
+        rows = min(_LBP_ROWS, height - r0)
+        t, b, s = top[:rows], bottom[:rows], scratch[:rows]
+        centre, centre_whole = g[1 + r0 : 1 + r0 + rows, 1:-1], whole[1 + r0 : 1 + r0 + rows, 1:-1]
+        block = code[r0 : r0 + rows]
+        block[:] = 0
+        for p, (y0, x0, fy, fx) in enumerate(_LBP_NEIGHBOURS):
+            ya, xa = 1 + r0 + y0, 1 + x0
+            if not fx and not fy:  # a neighbour on the grid: compared as it is
+                at_least = whole[ya : ya + rows, xa : xa + width] >= centre_whole
+            else:  # between four pixels: bilinear, in scikit-image's order of operations (ties come out the same)
+                np.multiply(g[ya : ya + rows, xa : xa + width], 1 - fx, out=t)
+                t += np.multiply(g[ya : ya + rows, xa + 1 : xa + 1 + width], fx, out=s)
+                np.multiply(g[ya + 1 : ya + 1 + rows, xa : xa + width], 1 - fx, out=b)
+                b += np.multiply(g[ya + 1 : ya + 1 + rows, xa + 1 : xa + 1 + width], fx, out=s)
+                t *= 1 - fy
+                t += np.multiply(b, fy, out=b)
+                at_least = t >= centre  # value - centre >= 0, exactly (a difference of floats is 0 only for equal ones)
+            block |= at_least.view(np.uint8) << p
+    return cv2.LUT(code, _UNIFORM)
+
+
+def _neighbours() -> list[tuple[int, int, float, float]]:
+    """Each LBP neighbour's grid cell (row, column offsets) and place within it (fractions down and across)."""
+    cells = []
     for p in range(_LBP_POINTS):
         dy = round(-math.sin(2 * math.pi * p / _LBP_POINTS), 5)
         dx = round(math.cos(2 * math.pi * p / _LBP_POINTS), 5)
         y0, x0 = math.floor(dy), math.floor(dx)
-        fy, fx = dy - y0, dx - x0
-        if not fx and not fy:  # a neighbour on the grid: compared as it is
-            at_least = whole[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width] >= centre_whole
-        else:  # between four pixels: bilinear, in scikit-image's order of operations (ties come out the same)
-            np.multiply(g[1 + y0 : 1 + y0 + height, 1 + x0 : 1 + x0 + width], 1 - fx, out=top)
-            top += np.multiply(g[1 + y0 : 1 + y0 + height, 2 + x0 : 2 + x0 + width], fx, out=scratch)
-            np.multiply(g[2 + y0 : 2 + y0 + height, 1 + x0 : 1 + x0 + width], 1 - fx, out=bottom)
-            bottom += np.multiply(g[2 + y0 : 2 + y0 + height, 2 + x0 : 2 + x0 + width], fx, out=scratch)
-            top *= 1 - fy
-            top += np.multiply(bottom, fy, out=bottom)
-            at_least = top >= centre  # value - centre >= 0, exactly (a difference of floats is 0 only for equal ones)
-        code |= at_least.view(np.uint8) << p
-    return _UNIFORM[code]
+        cells.append((y0, x0, dy - y0, dx - x0))
+    return cells
+
+
+_LBP_NEIGHBOURS = _neighbours()
+_LBP_ROWS = 64
 
 
 def _uniform_table() -> np.ndarray:
