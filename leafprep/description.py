@@ -34,7 +34,7 @@ order, every release:
   binary pattern histogram of its grey texture (``lbp0`` ... ``lbp9``,
   scikit-image's definition, :func:`uniform_lbp`) and grey-level co-occurrence statistics averaged over four
   directions (``glcm_contrast``, ``glcm_homogeneity``, ``glcm_energy``,
-  ``glcm_correlation``).
+  ``glcm_correlation``; scikit-image's ``graycoprops`` definitions).
 
 Everything but the size is measured on the leaf rescaled to a fixed length
 (:data:`SHAPE_SIDE` pixels), so a photo taken closer gives the same numbers.
