@@ -347,3 +347,20 @@ def test_a_compound_leaf_whose_rachis_broke_into_two_half_leaf_pieces_is_one_lea
     found = quiet_segment_all(photo)
     assert len(found) == 5
     assert iou(frame_mask(found[3], compound.shape), compound.astype(bool)) > 0.9
+
+
+def test_a_chip_strip_on_a_narrow_card_is_left_out_as_a_rectangle_not_taken_for_a_leaf():
+    """Its chips and the card's edge along their foot make one comb-shaped object, filling 0.8 of its rectangle
+    (a leaf can too), but its convex hull fills the whole rectangle, as no leaf's does."""
+    photo, truths = leaf_bed(np.random.default_rng(5), leaves=5, background="scanner", square=False, strip=False, dust=0)
+    height, width = photo.shape[:2]
+    x0, y0 = width - 300, height - 70
+    colours = [(40, 60, 160), (200, 40, 40), (230, 200, 30), (60, 60, 60), (40, 150, 60), (150, 60, 150)]
+    for k, colour in enumerate(colours):  # 30-pixel chips 15 pixels apart
+        photo[y0 : y0 + 30, x0 + 45 * k : x0 + 45 * k + 30] = colour
+    photo[y0 + 30 : y0 + 42, x0 : x0 + 255] = (120, 90, 60)  # the card's brown edge, joining them
+    assert not any(truth[y0 - 5 : y0 + 47, x0 - 5 : x0 + 260].any() for truth in truths)
+    found = quiet_segment_all(photo)
+    assert len(found) == 5 and min(best_ious(found, truths)) > 0.95
+    left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
+    assert sum(count for reason, count in left_out.items() if reason.startswith("rectangle")) == 1
