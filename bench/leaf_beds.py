@@ -35,8 +35,8 @@ Run:  python -m bench.leaf_beds [--photos 100] [--seed 25] [--no-speed] [--no-pi
       python -m bench.leaf_beds --only 10 59 --dump /tmp/beds   (those photos only: a line of figures each, and with
       --dump the photo as PNG and its leaves as a label image, leaf k = k; no results written)
 (about 6.5 minutes on 2 cores, making the photos about half of it). Writes
-bench/results/leaf_beds.json (one line a photo) and docs/images/leaf_beds.png,
-and prints Markdown tables.
+bench/results/leaf_beds.json (one line a photo; another seed: leaf_beds_seed{N}.json)
+and docs/images/leaf_beds.png, and prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -1054,9 +1054,10 @@ def main() -> None:
     head = json.dumps({k: v for k, v in results.items() if k not in ("single_leaf", "per_photo")}, indent=1)[:-2]
     lines = ",\n".join("  " + json.dumps(record) for record in records)
     text = f'{head},\n "single_leaf": {json.dumps(singles)},\n "per_photo": [\n{lines}\n ]\n}}\n'
-    (RESULTS / "leaf_beds.json").write_text(text)
+    written = RESULTS / ("leaf_beds.json" if args.seed == 25 else f"leaf_beds_seed{args.seed}.json")  # a fresh seed keeps the dev set's file
+    written.write_text(text)
     print_tables(results)
-    print(f"\n{results['seconds']:.0f} s; wrote {RESULTS / 'leaf_beds.json'}" + ("" if args.no_picture else f" and {PICTURE}"))
+    print(f"\n{results['seconds']:.0f} s; wrote {written}" + ("" if args.no_picture else f" and {PICTURE}"))
 
 
 if __name__ == "__main__":
