@@ -572,20 +572,17 @@ def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: 
         joined.update(found)
     # Small pieces near no host but near one another, leaf-sized together, are one leaf (a compound leaf in pieces):
     # the largest is the host.
-    group = {i: i for i in neighbours if i not in joined}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i in sorted(group):
-        for v in neighbours[i]:
-            if v in group and root(v) != root(i):
-                group[max(root(v), root(i))] = min(root(v), root(i))
+    free = sorted(i for i in neighbours if i not in joined)
+    at = {i: k for k, i in enumerate(free)}
+    pairs = np.array([(at[i], at[v]) for i in free for v in neighbours[i] if v in at], np.int64).reshape(-1, 2)
+    near = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(free), len(free)))
+    _, group = connected_components(near, directed=False)
     members: dict[int, list[int]] = {}
-    for i in sorted(group):
-        members.setdefault(root(i), []).append(i)
+    for i, g in zip(free, group.tolist()):
+        members.setdefault(g, []).append(i)
     for together in members.values():
         if len(together) > 1 and sum(areas[i] for i in together) >= JOIN_SHARE * typical:
             host = max(together, key=lambda i: (areas[i], -i))
