@@ -38,6 +38,7 @@ from .records import file_sha256, serialize_example, shard_name
 FACTS, PICTURES = ".facts.jsonl", ".pictures"
 #: The shard writers' facts (a JSON file a shard) and their temporary files, in the working folder.
 SHARD_FACTS = "shards"
+TEMPORARY = ".tmp-"  # what a file's name starts with until it is whole and renamed
 
 #: One input of the first pass: (index, path or None, IDX pixels or None).
 FirstTask = tuple[int, str | None, bytes | None]
@@ -88,7 +89,7 @@ class FirstPass(beam.DoFn):
         self._facts: list[str] = []
 
     def _temporary(self, suffix: str) -> str:
-        return _join(self.work, f".tmp-{self._stem}{suffix}")
+        return _join(self.work, f"{TEMPORARY}{self._stem}{suffix}")
 
     def process(self, task: FirstTask) -> Iterator[Any]:
         sha, reason, dhash, picture, notes, pixels = first_pass(task, self.options)
@@ -131,8 +132,13 @@ def read_facts(work: str) -> dict[int, tuple[list[Any], str]]:
 
 
 def _texts(pattern: str) -> Iterator[tuple[str, str]]:
-    """``(path, text)`` of every file matching ``pattern`` on a Beam filesystem, in the order of their paths."""
-    for path in sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list):
+    """``(path, text)`` of every file matching ``pattern`` on a Beam filesystem, in the order of their paths.
+
+    Temporary files are passed over: Beam's ``*`` matches their leading dot, and
+    a worker killed while writing one leaves it behind, empty or cut short.
+    """
+    matched = (m.path for result in FileSystems.match([pattern]) for m in result.metadata_list)
+    for path in sorted(p for p in matched if not FileSystems.split(p)[1].startswith(TEMPORARY)):
         with FileSystems.open(path, compression_type="uncompressed") as handle:
             yield path, handle.read().decode("utf-8")
 
@@ -192,7 +198,7 @@ def write_shard(
     (split, shard), members = keyed
     name = shard_name(split, shard, counts[split])
     facts_folder = _join(work, SHARD_FACTS)
-    temporary = _join(facts_folder, f".tmp-{uuid.uuid4().hex}-{name}")
+    temporary = _join(facts_folder, f"{TEMPORARY}{uuid.uuid4().hex}-{name}")
     written, rejected, histogram, examples, seen = [], [], np.zeros(256, np.int64), 0, set()
     with _ShardWriter(temporary) as writer:
         for _, index, reason, serialised, pixels in sorted(members, key=lambda member: member[0]):
@@ -220,7 +226,7 @@ def write_shard(
         "rejected": rejected,
         "histogram": histogram.tolist(),
     }
-    _publish(_join(facts_folder, f"{name}.json"), json.dumps(fact), _join(facts_folder, f".tmp-{uuid.uuid4().hex}-{name}.json"))
+    _publish(_join(facts_folder, f"{name}.json"), json.dumps(fact), _join(facts_folder, f"{TEMPORARY}{uuid.uuid4().hex}-{name}.json"))
     return iter(())
 
 

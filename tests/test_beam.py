@@ -240,6 +240,20 @@ def test_facts_of_a_retried_bundle_are_read_once(tmp_path):
     assert facts[1][1].endswith("a.pictures") and facts[1][0][7] == 4
 
 
+def test_a_half_written_file_left_by_a_killed_worker_is_not_read(tmp_path):
+    """Beam's ``*`` matches a leading dot: a worker killed while it wrote a temporary file must not break the build."""
+    from leafprep._beam_transforms import FACTS, SHARD_FACTS, TEMPORARY, read_facts, read_shard_facts
+
+    (tmp_path / f"a{FACTS}").write_text('[0, "ab", "", 7, "", null, "N", 0, 4]\n')
+    (tmp_path / f"{TEMPORARY}b{FACTS}").write_text('[1, "ab", "", 7')  # cut short
+    shards = tmp_path / SHARD_FACTS
+    shards.mkdir()
+    (shards / "train-00000-of-00001.json").write_text('{"file": "train-00000-of-00001.tfrecord"}')
+    (shards / f"{TEMPORARY}1234-train-00000-of-00001.json").write_text("")  # created, never written
+    assert sorted(read_facts(str(tmp_path))) == [0]
+    assert read_shard_facts(str(tmp_path)) == [{"file": "train-00000-of-00001.tfrecord"}]
+
+
 def test_a_failed_beam_build_shows_the_runners_error_and_what_it_left(tmp_path, monkeypatch):
     import leafprep._beam_transforms as transforms
     from leafprep.beam import build_with_beam
