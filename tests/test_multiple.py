@@ -364,3 +364,47 @@ def test_a_chip_strip_on_a_narrow_card_is_left_out_as_a_rectangle_not_taken_for_
     assert len(found) == 5 and min(best_ious(found, truths)) > 0.95
     left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
     assert sum(count for reason, count in left_out.items() if reason.startswith("rectangle")) == 1
+
+
+@pytest.mark.skipif(not (SHARED / "leaves" / "swedish_masks").exists(), reason="../shared/data/leaves/swedish_masks is not here")
+def test_each_small_leaf_of_a_large_photo_is_outlined_as_well_as_in_a_photo_of_it_alone():
+    """Six real leaves, each a fiftieth of a card under falling light, with soft shadows: the outline of each is
+    placed within a band of that leaf's size (as in a photo of it alone), not of the frame's (issue 25's target:
+    per leaf, no lower than the single-leaf figure)."""
+    folder = SHARED / "leaves" / "swedish_masks"
+    images = sorted((folder / "images").glob("*/*.jpg"))[5::33][:6]
+    height, width = 1500, 2000
+    card = np.empty((height, width, 3), np.float32)
+    card[:] = (70, 100, 175)
+    card *= (0.8 + 0.3 * np.arange(width, dtype=np.float32) / width)[None, :, None]  # not the fast path
+    truths, shadow, pieces = [], np.zeros((height, width), np.float32), []
+    for k, path in enumerate(images):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        mask = cv2.imread(str(folder / "masks" / path.parent.name / (path.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 127
+        ys, xs = np.nonzero(mask)
+        rgb, mask = rgb[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        factor = 260 / max(mask.shape)
+        rgb = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        row, column = divmod(k, 3)
+        y, x = 250 + row * 700, 250 + column * 600
+        truth = np.zeros((height, width), bool)
+        truth[y : y + mask.shape[0], x : x + mask.shape[1]] = mask
+        truths.append(truth)
+        pieces.append((y, x, rgb, mask))
+        shadow = np.maximum(shadow, np.roll(truth, (5, 4), (0, 1)).astype(np.float32))
+    card *= 1 - 0.3 * cv2.GaussianBlur(shadow, (0, 0), 4)[..., None]
+    for y, x, rgb, mask in pieces:
+        card[y : y + mask.shape[0], x : x + mask.shape[1]][mask] = rgb[mask]
+    photo = np.clip(cv2.GaussianBlur(card, (0, 0), 0.8), 0, 255).astype(np.uint8)
+    found = quiet_segment_all(photo)
+    assert len(found) == 6
+    together = best_ious(found, truths)
+    for truth, iou_together in zip(truths, together, strict=True):
+        ys, xs = np.nonzero(truth)
+        cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+        window = (slice(cy - 230, cy + 230), slice(cx - 300, cx + 300))  # the leaf a sixth of the photo
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            alone = leafprep.segment(np.ascontiguousarray(photo[window]), kind="leaf")
+        assert iou_together >= iou(alone, truth[window]) > 0.96

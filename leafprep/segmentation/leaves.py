@@ -443,7 +443,7 @@ def shadow_distance(rgb: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return distance.reshape(rgb.shape[:2])
 
 
-def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *, band: float = EDGE_BAND) -> np.ndarray:
+def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *, band: float = EDGE_BAND, spread: float | None = None) -> np.ndarray:
     """Place the leaf's outline where the colour has gone ``level`` of the way from the background to the leaf.
 
     In a band around the outline, each pixel is compared with the mean colour
@@ -461,18 +461,22 @@ def refine_edges(rgb: np.ndarray, mask: np.ndarray, level: float = EDGE_LEVEL, *
     band : float, optional
         Half-width of the band around the outline where pixels may change
         side, as a share of the image's longer side.
+    spread : float, optional
+        The scale of the local means, as the same share (default: ``band``).
+        :func:`leafprep.segmentation.multiple.leaf_masks` narrows the band
+        to each leaf's size and keeps the means at the frame's scale.
 
     Returns
     -------
     mask : (M, N) ndarray of bool
     """
-    position, where = _edge_position(rgb, mask, band)
+    position, where = _edge_position(rgb, mask, band, spread)
     refined = mask.copy()
     refined[where] = position[where] >= level
     return refined
 
 
-def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float) -> tuple[np.ndarray, np.ndarray]:
+def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float, spread: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For :func:`refine_edges`: each pixel's position from the local background (0) to the local leaf (1), and where it may change side."""
     height, width = mask.shape
     reach = max(2, round(band * max(height, width)))
@@ -483,10 +487,11 @@ def _edge_position(rgb: np.ndarray, mask: np.ndarray, band: float) -> tuple[np.n
     # shadow nearer the leaf than the eye (and the masks people draw) does.
     image = _lab(rgb)
     # The local means are smooth: computed on the image shrunk by about the band's width, then enlarged.
-    shrink = max(1, reach // 2)
+    near = reach if spread is None else max(2, round(spread * max(height, width)))
+    shrink = max(1, near // 2)
     small_size = (max(1, width // shrink), max(1, height // shrink))
     small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    sigma = 3.0 * reach / shrink
+    sigma = 3.0 * near / shrink
 
     def local_mean(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         small_weight = cv2.resize(weight.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)

@@ -105,6 +105,9 @@ FAINT_SHARE = 0.5
 FAINT_AREA = (0.5, 2.0)
 #: An unsplit object this many times the typical leaf's area is flagged as possibly several touching leaves.
 OVERSIZED = 1.8
+#: A leaf's median share of its frame in real single-leaf phone photos (uci_dev, 111 photos: 0.15): the outlines of
+#: several leaves are placed as in a photo of each leaf alone, where :data:`~.leaves.EDGE_BAND` was measured.
+SINGLE_LEAF_SHARE = 0.15
 
 # Why an object is left out: (one, several).
 _RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
@@ -442,10 +445,11 @@ def leaf_masks(
     for k, (piece, (x, y), _) in enumerate(parts, start=1):
         ids[y : y + piece.shape[0], x : x + piece.shape[1]][piece] = k
     union = ids > 0
-    refined = refine_edges(scene.flat, union) if scene.refined else union
+    band = edge_band(typical, (height, width))
+    refined = refine_edges(scene.flat, union, band=band, spread=EDGE_BAND) if scene.refined else union
     between = unsure_band(scene.flat, union) if scene.refined else np.zeros_like(union)
     leaves = []
-    reach = max(2, round(EDGE_BAND * max(height, width))) + 2  # refine_edges' reach, and two pixels
+    reach = max(2, round(band * max(height, width))) + 2  # refine_edges' reach, and two pixels
     for k, (piece, (x, y), notes) in enumerate(parts, start=1):
         h, w = piece.shape
         x0, y0 = max(0, x - 2 * reach), max(0, y - 2 * reach)
@@ -477,6 +481,21 @@ def leaf_masks(
         raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
+
+
+def edge_band(typical: float, shape: tuple[int, int]) -> float:
+    """How far :func:`~.leaves.refine_edges` may move the outlines of leaves of ``typical`` pixels (a share of
+    the frame's longer side): as far as in a photo of one such leaf alone, where it is
+    :data:`SINGLE_LEAF_SHARE` of a 4:3 frame, and never further than :data:`~.leaves.EDGE_BAND` of this frame.
+
+    The frame's own band is several times wider beside a leaf that fills a twentieth of it: the outline
+    could then move past the leaf's edge into its shadow, and the colours "just inside" came from deep in
+    the blade. On the 100 photos of ``bench.leaf_beds`` this put each leaf's outline nearer its true one
+    (median IoU 0.9862 -> 0.9872; 10th percentile 0.945 -> 0.952). The local means are still taken at the
+    frame's scale: at the leaf's, they followed the blade's own texture and did worse.
+    """
+    alone = math.sqrt(typical / (0.75 * SINGLE_LEAF_SHARE))  # the longer side of that photo
+    return EDGE_BAND * min(1.0, alone / max(shape))
 
 
 def _seams(objects: np.ndarray) -> tuple[np.ndarray, int]:
