@@ -27,11 +27,14 @@ leaf's IoU with the found leaf that fits it best (a missed leaf scores 0), by
 background, by touching pair or not, by where the leaves came from; what was left
 out (from segment_all's warning) and how often a square, chip, label or fragment
 came back as a leaf; beside it ``leafprep.segment(kind="leaf")`` on each leaf's
-own single-leaf photo against its mask (uci_dev with ``petiole=False``); the
+own single-leaf photo against its mask (uci_dev with ``petiole=False``); with
+``--alone N``, each leaf of the first N photos photographed alone where it lay
+(the same surface, dust, light, shadows' fall and camera: :func:`photograph`),
+framed as a single-leaf photo of it, and segmented; the
 time of a 20-leaf 12-megapixel JPEG (4000x3000) on white and on blue card, the
 bare decode beside it; and three bad inputs (no leaf, one leaf, 500 specks).
 
-Run:  python -m bench.leaf_beds [--photos 100] [--seed 25] [--no-speed] [--no-picture]
+Run:  python -m bench.leaf_beds [--photos 100] [--seed 25] [--no-speed] [--no-picture] [--alone 20]
       python -m bench.leaf_beds --only 10 59 --dump /tmp/beds   (those photos only: a line of figures each, and with
       --dump the photo as PNG and its leaves as a label image, leaf k = k; no results written)
 (about 6.5 minutes on 2 cores, making the photos about half of it). Writes
@@ -400,6 +403,8 @@ class Bed:
     leaves: list[Piece]  # the true leaves, masks with what later leaves cover taken away
     others: list[Piece]  # squares, chips, labels, fragments
     info: dict[str, Any] = field(default_factory=dict)
+    conditions: Any = None  # what photograph() needs to take the same photo of other pieces
+    whole: dict[int, np.ndarray] = field(default_factory=dict)  # a leaf's whole mask, where another lies over it
 
 
 def _ground(background: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -546,27 +551,9 @@ def make_bed(
                 fragments += 1
 
     # The photo: background, dust, shadows, the pieces, the light, the camera or the scanner.
-    ground = _ground(background, shape, rng)
-    specks = int(rng.integers(20, 300)) if background in ("scanner", "white paper") else int(rng.integers(0, 150))
-    specks = specks if dust is None else dust
-    for _ in range(specks):
-        grey = rng.uniform(25, 95)
-        colour = (grey * rng.uniform(1.0, 1.15), grey, grey * rng.uniform(0.8, 1.0))
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        cv2.circle(ground, centre, int(rng.choice([0, 1, 1])), colour, -1, cv2.LINE_8)
-    everything = others + leaves
-    if background != "scanner":
-        alpha = np.zeros(shape, np.float32)
-        for piece in everything:
-            x, y, w, h = piece.box
-            np.maximum(alpha[y : y + h, x : x + w], piece.alpha, out=alpha[y : y + h, x : x + w])
-        dark, _ = leaf_photos._shadow(alpha, rng, single_leaf_frame(typical))
-        ground *= 1.0 - dark[..., None] * np.array((1.0, 0.93, 0.78), np.float32)
-    image = ground
-    for piece in everything:
-        x, y, w, h = piece.box
-        a = piece.alpha[..., None]
-        image[y : y + h, x : x + w] = image[y : y + h, x : x + w] * (1 - a) + piece.colour * a
+    pair_truth = leaves[0].truth.copy() if pair else None
+    conditions = (background, shape, typical, dust, rng.bit_generator.state)
+    photo, specks = photograph(conditions, others + leaves)
     if pair:  # the second leaf lies over the first
         first, second = leaves[0], leaves[1]
         x0, y0 = max(first.x, second.x), max(first.y, second.y)
@@ -575,20 +562,6 @@ def make_bed(
             first.truth[y0 - first.y : y1 - first.y, x0 - first.x : x1 - first.x] &= ~second.truth[
                 y0 - second.y : y1 - second.y, x0 - second.x : x1 - second.x
             ]
-    if background == "scanner":
-        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.7))
-        image += rng.normal(0, 1.0, image.shape[:2]).astype(np.float32)[..., None] * rng.uniform(1.0, 2.0)
-        photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-        _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-        photo = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    else:
-        small = (round(height * 400 / big), round(width * 400 / big))
-        light, _ = leaf_photos._light(small, rng)
-        light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
-        temperature, tint = rng.uniform(-1, 1), rng.uniform(-1, 1)
-        balance = np.array((1 + 0.07 * temperature, 1 + 0.03 * tint, 1 - 0.08 * temperature), np.float32)
-        image *= light * balance * rng.uniform(0.92, 1.06)
-        photo, _ = leaf_photos._camera(image, rng)
     info.update(
         background=background,
         origin=origin,
@@ -602,7 +575,58 @@ def make_bed(
         shape=[height, width],
         coverage=round(float(sum(int(p.truth.sum()) for p in leaves)) / (height * width), 3),
     )
-    return Bed(index, photo, leaves, [p for p in others if p.kind != "strip"], info)
+    bed = Bed(index, photo, leaves, [p for p in others if p.kind != "strip"], info, conditions)
+    if pair_truth is not None:
+        bed.whole = {0: pair_truth}
+    return bed
+
+
+def photograph(conditions: tuple[str, tuple[int, int], float, int | None, dict[str, Any]], pieces: list[Piece]) -> tuple[np.ndarray, int]:
+    """The photo of ``pieces`` (the later over the earlier) on a background, and its specks of dust.
+
+    ``conditions``: (background, shape, typical leaf area, specks of dust or None to draw them, the generator's
+    state). The same conditions give the same surface, dust, light, shadows' fall and camera whatever lies on it:
+    a leaf can be photographed alone as it lay among others.
+    """
+    background, shape, typical, dust, state = conditions
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    height, width = shape
+    big = max(shape)
+    ground = _ground(background, shape, rng)
+    specks = int(rng.integers(20, 300)) if background in ("scanner", "white paper") else int(rng.integers(0, 150))
+    specks = specks if dust is None else dust
+    for _ in range(specks):
+        grey = rng.uniform(25, 95)
+        colour = (grey * rng.uniform(1.0, 1.15), grey, grey * rng.uniform(0.8, 1.0))
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(ground, centre, int(rng.choice([0, 1, 1])), colour, -1, cv2.LINE_8)
+    if background != "scanner":
+        alpha = np.zeros(shape, np.float32)
+        for piece in pieces:
+            x, y, w, h = piece.box
+            np.maximum(alpha[y : y + h, x : x + w], piece.alpha, out=alpha[y : y + h, x : x + w])
+        dark, _ = leaf_photos._shadow(alpha, rng, single_leaf_frame(typical))
+        ground *= 1.0 - dark[..., None] * np.array((1.0, 0.93, 0.78), np.float32)
+    image = ground
+    for piece in pieces:
+        x, y, w, h = piece.box
+        a = piece.alpha[..., None]
+        image[y : y + h, x : x + w] = image[y : y + h, x : x + w] * (1 - a) + piece.colour * a
+    if background == "scanner":
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.7))
+        image += rng.normal(0, 1.0, image.shape[:2]).astype(np.float32)[..., None] * rng.uniform(1.0, 2.0)
+        photo = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        _, encoded = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), specks
+    small = (round(height * 400 / big), round(width * 400 / big))
+    light, _ = leaf_photos._light(small, rng)
+    light = cv2.resize(light, (width, height), interpolation=cv2.INTER_LINEAR)
+    temperature, tint = rng.uniform(-1, 1), rng.uniform(-1, 1)
+    balance = np.array((1 + 0.07 * temperature, 1 + 0.03 * tint, 1 - 0.08 * temperature), np.float32)
+    image *= light * balance * rng.uniform(0.92, 1.06)
+    photo, _ = leaf_photos._camera(image, rng)
+    return photo, specks
 
 
 def key_species(key: str) -> str:
@@ -749,6 +773,48 @@ def single_leaf(keys: set[str], originals: dict[str, tuple[Any, np.ndarray, bool
             except leafprep.NothingFoundError:
                 found = np.zeros(mask.shape, bool)
         out[key] = round(iou(found, mask), 4)
+    return out
+
+
+def alone(bed: Bed) -> dict[str, list[float]]:
+    """Each leaf of ``bed`` photographed alone where it lay (the same surface, dust, light, shadows' fall and camera),
+    framed as a single-leaf photo of it (the leaf its median share of a 4:3 frame, :func:`single_leaf_frame`): the IoU
+    of ``leafprep.segment(kind="leaf")`` and of ``segment_all``'s best fit on that photo against the leaf's whole mask.
+
+    What a leaf's mask loses to the other leaves and the things beside them, and what to the surface and the camera.
+    """
+    height, width = bed.info["shape"]
+    out: dict[str, list[float]] = {"segment": [], "segment_all": []}
+    for k, leaf in enumerate(bed.leaves):
+        photo, _ = photograph(bed.conditions, [leaf])
+        x, y, w, h = leaf.box
+        truth = np.zeros((height, width), bool)
+        truth[y : y + h, x : x + w] = bed.whole.get(k, leaf.truth)
+        side = single_leaf_frame(float(truth.sum()))
+        frame_w, frame_h = (side, 0.75 * side) if w >= h else (0.75 * side, side)
+        frame_w, frame_h = min(width, max(frame_w, w + 16)), min(height, max(frame_h, h + 16))
+        x0 = int(np.clip(round(x + w / 2 - frame_w / 2), 0, width - frame_w))
+        y0 = int(np.clip(round(y + h / 2 - frame_h / 2), 0, height - frame_h))
+        window = (slice(y0, y0 + round(frame_h)), slice(x0, x0 + round(frame_w)))
+        crop, true_crop = np.ascontiguousarray(photo[window]), truth[window]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", leafprep.LeafprepWarning)
+            try:
+                found = leafprep.segment(crop, kind="leaf")
+            except leafprep.NothingFoundError:
+                found = np.zeros(true_crop.shape, bool)
+            try:
+                every = leafprep.segment_all(crop)
+            except leafprep.NothingFoundError:
+                every = []
+        out["segment"].append(round(iou(found, true_crop), 4))
+        best = 0.0
+        for thing in every:
+            mask = np.zeros(true_crop.shape, bool)
+            bx, by, bw, bh = thing.box
+            mask[by : by + bh, bx : bx + bw] = thing.mask
+            best = max(best, iou(mask, true_crop))
+        out["segment_all"].append(round(best, 4))
     return out
 
 
@@ -948,6 +1014,21 @@ def summarise(records: list[dict[str, Any]], singles: dict[str, float]) -> dict[
     }
 
 
+def summarise_alone(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """segment_all's leaves against the same leaves photographed alone where they lay (:func:`alone`), by background."""
+    out: dict[str, Any] = {}
+    chosen = [r for r in records if "alone" in r]
+    for name in ["all", *sorted({r["background"] for r in chosen})]:
+        members = [r for r in chosen if name in ("all", r["background"])]
+        out[name] = {
+            "photos": len(members),
+            "together": _figures([v for r in members for v in r["ious"]]),
+            "alone_segment": _figures([v for r in members for v in r["alone"]["segment"]]),
+            "alone_segment_all": _figures([v for r in members for v in r["alone"]["segment_all"]]),
+        }
+    return out
+
+
 def print_tables(results: dict[str, Any]) -> None:
     s = results["summary"]
     multi, single = s["multi_leaf"], s["single_leaf_same_leaves"]
@@ -970,6 +1051,14 @@ def print_tables(results: dict[str, Any]) -> None:
             print(
                 f"| {group} | {f['photos']} | {f['count_accuracy']:.1%} | {f['leaves']} | {iou_figures(f)} | {f['missed']} "
                 f"| {f['single_leaf_median_iou']:.3f} |"
+            )
+    if "alone" in results:
+        print("\n| the first photos' leaves | photos | together: segment_all | each alone where it lay: segment | alone: segment_all |")
+        print("|---|---|---|---|---|")
+        for group, f in results["alone"].items():
+            print(
+                f"| {group} | {f['photos']} | {iou_figures(f['together'])} | {iou_figures(f['alone_segment'])} "
+                f"| {iou_figures(f['alone_segment_all'])} |"
             )
     print(f"\nsingle leaf by origin: {s['single_leaf_by_origin']}")
     print(f"left out (sum of segment_all's counts): {s['left_out']}; placed: {s['placed']}, {s['placed_dust']} specks of dust")
@@ -995,6 +1084,7 @@ def main() -> None:
     parser.add_argument("--no-picture", action="store_true", help="do not write docs/images/leaf_beds.png")
     parser.add_argument("--only", type=int, nargs="*", help="only these photos, printed (no results written)")
     parser.add_argument("--dump", type=Path, help="write the photos (PNG) and their leaves' masks here")
+    parser.add_argument("--alone", type=int, default=0, metavar="N", help="also each leaf of the first N photos alone (12 s a photo)")
     args = parser.parse_args()
     start = time.perf_counter()
 
@@ -1005,6 +1095,8 @@ def main() -> None:
     for index in indices:
         bed = make_bed(index, args.seed, sources)
         record = score_bed(bed)
+        if index < args.alone:
+            record["alone"] = alone(bed)
         records.append(record)
         if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)
@@ -1041,6 +1133,8 @@ def main() -> None:
         "python": sys.version.split()[0],
         "summary": summarise(records, singles),
     }
+    if args.alone:
+        results["alone"] = summarise_alone(records)
     if not args.no_speed:
         results["speed"] = [speed(sources, args.seed, "scanner"), speed(sources, args.seed, "blue card")]
     results["bad_input"] = bad_inputs(sources, args.seed)
