@@ -206,3 +206,35 @@ def test_doubt_banner_wraps_to_fit_a_portrait_photo():
     picture = outline(photo, mask, doubts=[doubt])
     banner = np.flatnonzero((picture[:, 360] == 0).all(axis=1))  # the black banner down the middle column
     assert banner.size and banner.max() >= 2 * (round(26 * scale) + 4) - 4  # two lines or more
+
+
+def test_a_dark_patch_of_a_blade_on_brown_wood_is_leaf_while_a_hole_showing_the_wood_stays_a_hole():
+    """The patch is as near the wood as a shadow is (the distance that forgives shadows), but its colour is nearer
+    the leaf's: leaf. The hole is the wood's own colour: the wood seen through the leaf."""
+
+    def rgb_of(lab: tuple[float, float, float]) -> np.ndarray:
+        return cv2.cvtColor(np.array([[lab]], np.float32), cv2.COLOR_LAB2RGB)[0, 0] * 255
+
+    height, width = 600, 800
+    light = (0.85 + 0.3 * np.arange(width, dtype=np.float32) / width)[None, :, None]  # falling light: not the fast path
+    yy, xx = np.mgrid[:height, :width]
+    blade = ((yy - 300) / 190) ** 2 + ((xx - 400) / 260) ** 2 < 1
+    dark = ((yy - 260) / 50) ** 2 + ((xx - 330) / 70) ** 2 < 1
+    hole = ((yy - 350) / 25) ** 2 + ((xx - 500) / 25) ** 2 < 1
+    photo = np.empty((height, width, 3), np.float32)
+    photo[:] = rgb_of((28, 15, 21))  # brown wood (CIELAB as measured on bench.leaf_beds' wood)
+    photo[blade] = rgb_of((20, 0, 24))
+    photo[dark] = rgb_of((15, 3, 20))
+    photo[hole] = rgb_of((28, 15, 21))
+    photo = cv2.GaussianBlur(photo * light, (0, 0), 1.0) + np.random.default_rng(0).normal(0, 2, photo.shape)
+    photo = np.clip(photo, 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = leafprep.segment(photo, kind="leaf")
+        (found,) = leafprep.segment_all(photo)
+    among = np.zeros(alone.shape, bool)
+    x, y, w, h = found.box
+    among[y : y + h, x : x + w] = found.mask
+    for mask in (alone, among):
+        assert mask[dark].mean() > 0.99
+        assert mask[hole].mean() < 0.01

@@ -686,7 +686,7 @@ def leaf_mask(
         mask = _largest_part(mask) if mask.any() else labels == best
     # On coloured card, holes of the card's own colour are the card seen through the leaf.
     card_holes = distance if not (neutral or fill_holes) else None
-    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.7 * threshold)
+    mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.7 * threshold, flat)
     if not petiole:
         mask = cut_petiole(mask)
     notes = []
@@ -806,24 +806,49 @@ def _largest_contour(mask: np.ndarray, *, simple: bool = True) -> np.ndarray:
     return max(contours, key=cv2.contourArea)
 
 
-def _fill_holes(mask: np.ndarray, max_area: float | None, distance: np.ndarray | None = None, background_below: float = 0.0) -> np.ndarray:
+def _fill_holes(
+    mask: np.ndarray, max_area: float | None, distance: np.ndarray | None = None, background_below: float = 0.0, rgb: np.ndarray | None = None
+) -> np.ndarray:
     """Fill holes of ``mask`` smaller than ``max_area`` pixels (all holes if None).
 
     With ``distance``, a hole whose median distance from the background is
     under ``background_below`` is the card seen through the leaf and stays.
+    With ``rgb`` too, only when its colour (CIELAB median) is also nearer the
+    background's just outside the leaf than the leaf's own: a dark patch of a
+    blade on brown wood is as near the wood as a shadow is, but it is leaf;
+    and a hole of any size that is nearer the leaf's colour is filled.
     """
     inverse = (~mask).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(inverse, connectivity=4)
     height, width = mask.shape
     filled = mask.copy()
+    colours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def nearer_leaf(hole: np.ndarray) -> bool:
+        nonlocal colours
+        assert rgb is not None
+        if colours is None:
+            lab = _lab(rgb)
+            near = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+            outside = cv2.dilate(near.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~near
+            inside = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+            if not outside.any() or not inside.any():
+                return False
+            colours = (lab, np.median(lab[inside], axis=0), np.median(lab[outside], axis=0))
+        lab, leaf, background = colours
+        colour = np.median(lab[hole], axis=0)
+        return bool(np.linalg.norm(colour - leaf) < np.linalg.norm(colour - background))
+
     for i in range(1, count):
         x, y, w, h, area = stats[i]
         if x == 0 or y == 0 or x + w == width or y + h == height:
             continue  # the background around the leaf
+        hole = labels == i
         if max_area is None or area <= max_area:
-            hole = labels == i
-            if distance is not None and area > 4 and np.median(distance[hole]) < background_below:
+            if distance is not None and area > 4 and np.median(distance[hole]) < background_below and (rgb is None or not nearer_leaf(hole)):
                 continue
+            filled |= hole
+        elif rgb is not None and distance is not None and nearer_leaf(hole):
             filled |= hole
     return filled
 

@@ -462,7 +462,7 @@ def leaf_masks(
             mask |= found & (scene.distance[y0:y1, x0:x1] > np.median(scene.distance[y0:y1, x0:x1][found]))
             mask = _parts_of(mask, found) if mask.any() else found
         card_holes = scene.distance[y0:y1, x0:x1] if not (scene.neutral or fill_holes) else None
-        mask = _fill_holes(mask, None if fill_holes else 0.01 * float(piece.sum()), card_holes, 0.7 * scene.threshold)
+        mask = _fill_holes(mask, None if fill_holes else 0.01 * float(piece.sum()), card_holes, 0.7 * scene.threshold, scene.flat[y0:y1, x0:x1])
         if not petiole:
             mask = cut_petiole(mask)
         if not mask.any():
