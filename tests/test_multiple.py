@@ -408,3 +408,18 @@ def test_each_small_leaf_of_a_large_photo_is_outlined_as_well_as_in_a_photo_of_i
             warnings.simplefilter("ignore")
             alone = leafprep.segment(np.ascontiguousarray(photo[window]), kind="leaf")
         assert iou_together >= iou(alone, truth[window]) > 0.96
+
+
+def test_the_colour_medians_of_soft_area_from_histograms_are_numpys_to_the_bit():
+    from leafprep.segmentation.multiple import _medians
+
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        height, width = (int(v) for v in rng.integers(5, 120, 2))
+        photo = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+        if trial % 2:
+            photo = (photo // 37 * 37).astype(np.uint8)  # many ties, even counts: the mean of the two middle values
+        where = rng.random((height, width)) < rng.uniform(0.01, 1.0)
+        where[0, 0] = True
+        expected = np.median(photo[where], axis=0).astype(np.float32)
+        assert _medians(photo, where).tobytes() == expected.tobytes()

@@ -822,21 +822,23 @@ def _fill_holes(
     count, labels, stats, _ = cv2.connectedComponentsWithStats(inverse, connectivity=4)
     height, width = mask.shape
     filled = mask.copy()
-    colours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    colours: tuple[np.ndarray, np.ndarray] | None = None
+
+    def median_lab(where: np.ndarray) -> np.ndarray:  # CIELAB of those pixels only (pointwise: as of the whole image)
+        assert rgb is not None
+        return np.median(_lab(rgb[where][:, None, :]).reshape(-1, 3), axis=0)
 
     def nearer_leaf(hole: np.ndarray) -> bool:
         nonlocal colours
-        assert rgb is not None
         if colours is None:
-            lab = _lab(rgb)
             near = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
             outside = cv2.dilate(near.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~near
             inside = cv2.erode(mask.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
             if not outside.any() or not inside.any():
                 return False
-            colours = (lab, np.median(lab[inside], axis=0), np.median(lab[outside], axis=0))
-        lab, leaf, background = colours
-        colour = np.median(lab[hole], axis=0)
+            colours = (median_lab(inside), median_lab(outside))
+        leaf, background = colours
+        colour = median_lab(hole)
         return bool(np.linalg.norm(colour - leaf) < np.linalg.norm(colour - background))
 
     for i in range(1, count):
