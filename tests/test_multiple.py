@@ -207,23 +207,30 @@ def test_cli_all_refuses_kind_auto_with_a_reason(tmp_path):
     assert result.exit_code == 2 and "--kind leaf or --kind digit" in result.output
 
 
-@pytest.mark.skipif(not (SHARED / "leaves" / "swedish_masks").exists(), reason="../shared/data/leaves/swedish_masks is not here")
-def test_real_swedish_leaves_laid_on_blue_card_are_each_found():
-    """Six real scanned leaves (with their masks) cut out and laid on a blue card with a reference square."""
+def real_leaves(side: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Six real scanned leaves of ../shared (Swedish, with their masks), cropped to the leaf and scaled to ``side`` px long."""
     folder = SHARED / "leaves" / "swedish_masks"
-    images = sorted((folder / "images").glob("*/*.jpg"))[5::33][:6]
-    height, width = 1400, 2100
-    card = np.empty((height, width, 3), np.uint8)
-    card[:] = (70, 100, 175)
-    truths = []
-    for k, path in enumerate(images):
+    leaves = []
+    for path in sorted((folder / "images").glob("*/*.jpg"))[5::33][:6]:
         rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         mask = cv2.imread(str(folder / "masks" / path.parent.name / (path.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 127
         ys, xs = np.nonzero(mask)
         rgb, mask = rgb[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-        factor = 520 / max(mask.shape)
+        factor = side / max(mask.shape)
         rgb = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        leaves.append((rgb, mask))
+    return leaves
+
+
+@pytest.mark.skipif(not (SHARED / "leaves" / "swedish_masks").exists(), reason="../shared/data/leaves/swedish_masks is not here")
+def test_real_swedish_leaves_laid_on_blue_card_are_each_found():
+    """Six real scanned leaves (with their masks) cut out and laid on a blue card with a reference square."""
+    height, width = 1400, 2100
+    card = np.empty((height, width, 3), np.uint8)
+    card[:] = (70, 100, 175)
+    truths = []
+    for k, (rgb, mask) in enumerate(real_leaves(520)):
         row, column = divmod(k, 3)
         y, x = 80 + row * 640, 80 + column * 680
         card[y : y + mask.shape[0], x : x + mask.shape[1]][mask] = rgb[mask]
@@ -371,21 +378,12 @@ def test_each_small_leaf_of_a_large_photo_is_outlined_as_well_as_in_a_photo_of_i
     """Six real leaves, each a fiftieth of a card under falling light, with soft shadows: the outline of each is
     placed within a band of that leaf's size (as in a photo of it alone), not of the frame's (issue 25's target:
     per leaf, no lower than the single-leaf figure)."""
-    folder = SHARED / "leaves" / "swedish_masks"
-    images = sorted((folder / "images").glob("*/*.jpg"))[5::33][:6]
     height, width = 1500, 2000
     card = np.empty((height, width, 3), np.float32)
     card[:] = (70, 100, 175)
     card *= (0.8 + 0.3 * np.arange(width, dtype=np.float32) / width)[None, :, None]  # not the fast path
     truths, shadow, pieces = [], np.zeros((height, width), np.float32), []
-    for k, path in enumerate(images):
-        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        mask = cv2.imread(str(folder / "masks" / path.parent.name / (path.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 127
-        ys, xs = np.nonzero(mask)
-        rgb, mask = rgb[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-        factor = 260 / max(mask.shape)
-        rgb = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    for k, (rgb, mask) in enumerate(real_leaves(260)):
         row, column = divmod(k, 3)
         y, x = 250 + row * 700, 250 + column * 600
         truth = np.zeros((height, width), bool)
