@@ -159,6 +159,7 @@ def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(le
     """Also, as on a cluster where ``dask worker`` runs wherever it was started: the workers run in another
     folder than the launcher, whose relative paths must still reach them."""
     import os
+    import time
 
     from distributed import Client
 
@@ -183,12 +184,20 @@ def test_a_worker_killed_in_each_pass_neither_loses_nor_duplicates_an_example(le
                 "leaves", "dask", LEAF_OPTIONS, beam_options=["--runner=dask", f"--dask_client_address={dask_cluster.scheduler_address}"]
             )
         finally:
+            # A kill fires 50 ms after its task starts, so it can land as the build ends: wait until every killed
+            # worker is gone and its nanny's new one is up before speaking to the workers again.
+            flags = [tmp_path / name for name in ("killed-in-first-pass", "killed-while-writing")]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                alive = set(client.run(os.getpid, on_error="ignore").values())
+                if len(alive) == 2 and not alive & {int(flag.read_text()) for flag in flags if flag.exists()}:
+                    break
+                time.sleep(0.2)
             for plugin in kills:
                 client.unregister_worker_plugin(plugin.name)
-            client.wait_for_workers(2, timeout=120)
             client.run(os.chdir, home)
         after = set(client.run(os.getpid).values())
-    killed = {int((tmp_path / name).read_text()) for name in ("killed-in-first-pass", "killed-while-writing")}
+    killed = {int(flag.read_text()) for flag in flags}
     assert len(killed) == 2 and not killed & after  # two workers died, one in each pass; their nannies started new ones
     assert same_files(tmp_path / "local", out) == [] and list(elsewhere.iterdir()) == []
     assert report.count("written") == 20 and not (out / ".tmp-beam").exists()
