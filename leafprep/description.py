@@ -65,6 +65,7 @@ import numpy as np
 
 from .errors import NothingFoundError
 from .loading import DEFAULT_MAX_PIXELS, ImageSource
+from .segmentation.common import order_statistics
 
 __all__ = [
     "DESCRIPTOR_GROUPS",
@@ -363,9 +364,8 @@ def _texture(gray: np.ndarray, mask: np.ndarray) -> list[float]:
     # Counts under the blade by OpenCV's histogram (exact integers, as np.bincount would give them).
     lbp = cv2.calcHist([codes], [0], where, [_LBP_POINTS + 2], [0, _LBP_POINTS + 2]).reshape(-1).astype(np.float64) / max(1, size)
     # Grey levels stretched over the blade (1st to 99th percentile), 32 levels; 0 is kept for the background.
-    if size:  # the two order statistics from the 8-bit histogram (what np.partition would pick)
-        below = np.cumsum(cv2.calcHist([gray], [0], where, [256], [0, 256]).reshape(-1).astype(np.int64))
-        low, high = (float(np.searchsorted(below, rank, side="right")) for rank in (int(0.01 * (size - 1)), int(0.99 * (size - 1))))
+    if size:
+        low, high = (float(v) for v in order_statistics(gray, inner, (int(0.01 * (size - 1)), int(0.99 * (size - 1)))))
     else:
         low, high = 0.0, 255.0
     levels = 1 + np.clip((gray.astype(np.float32) - low) / max(float(high - low), 1.0) * 31, 0, 30).astype(np.uint8)

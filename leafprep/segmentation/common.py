@@ -16,6 +16,30 @@ KINDS = ("digit", "leaf")
 WORK_SIDE = 1280
 
 
+def order_statistics(image: np.ndarray, where: np.ndarray, ranks: tuple[int, ...], channel: int = 0) -> list[int]:
+    """The values of the given ranks (0: the smallest) among one 8-bit channel of ``image`` under ``where``.
+
+    What ``np.partition(image[where][..., channel], ranks)`` would pick, from
+    OpenCV's histogram of the channel under the mask (several times faster on
+    a leaf's tens of thousands of pixels).
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, C) ndarray of uint8
+    where : (M, N) ndarray of bool
+        Holds at least ``max(ranks) + 1`` pixels.
+    ranks : tuple of int
+    channel : int, optional
+
+    Returns
+    -------
+    values : list of int
+    """
+    histogram = cv2.calcHist([image], [channel], where.view(np.uint8), [256], [0, 256])
+    below = np.cumsum(histogram.reshape(-1).astype(np.int64))
+    return [int(np.searchsorted(below, rank, side="right")) for rank in ranks]
+
+
 def validate_kind(kind: str, allowed: tuple[str, ...] = KINDS) -> str:
     """Return ``kind`` if it is one of ``allowed``, else raise :class:`ParameterError`."""
     if kind not in allowed:

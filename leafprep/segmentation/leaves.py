@@ -845,12 +845,12 @@ def _fill_holes(
         x, y, w, h, area = stats[i]
         if x == 0 or y == 0 or x + w == width or y + h == height:
             continue  # the background around the leaf
-        hole = labels == i
         if max_area is None or area <= max_area:
+            hole = labels == i
             if distance is not None and area > 4 and np.median(distance[hole]) < background_below and (rgb is None or not nearer_leaf(hole)):
                 continue
             filled |= hole
-        elif rgb is not None and distance is not None and nearer_leaf(hole):
+        elif rgb is not None and distance is not None and nearer_leaf(hole := labels == i):
             filled |= hole
     return filled
 

@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import DOUBT, LeafprepWarning, NothingFoundError
 from ..geometry import reading_order
 from ..loading import ImageSource, _load
-from .common import working_image
+from .common import order_statistics, working_image
 from .leaves import (
     DETAIL_SIDE,
     EDGE_BAND,
@@ -347,14 +347,9 @@ def _medians(photo: np.ndarray, where: np.ndarray) -> np.ndarray:
     """``np.median(photo[where], axis=0)`` as float32, from each channel's 8-bit histogram under ``where`` (the same
     numbers: the middle value, or the mean of the two middle ones)."""
     image = np.ascontiguousarray(photo, np.uint8)
-    out = np.empty(image.shape[2], np.float32)
-    for channel in range(image.shape[2]):
-        below = np.cumsum(cv2.calcHist([image], [channel], where.view(np.uint8), [256], [0, 256]).reshape(-1).astype(np.int64))
-        total = int(below[-1])
-        upper = int(np.searchsorted(below, total // 2, side="right"))
-        lower = upper if total % 2 else int(np.searchsorted(below, total // 2 - 1, side="right"))
-        out[channel] = np.float32((lower + upper) / 2.0)
-    return out
+    total = int(np.count_nonzero(where))
+    middle = (total // 2,) if total % 2 else (total // 2 - 1, total // 2)
+    return np.array([sum(order_statistics(image, where, middle, channel)) / len(middle) for channel in range(image.shape[2])], np.float32)
 
 
 def leaf_masks(
