@@ -34,6 +34,23 @@ def interrupts_deferred() -> Iterator[None]:
         signal.raise_signal(signal.SIGINT)  # now, to the handler there was before
 
 
+_EAGER_KERAS = "keras.src.optimizers"  # what TensorFlow's __init__ imports "eagerly" (and passes over if it cannot)
+
+
+@contextlib.contextmanager
+def _keras_held_back() -> Iterator[None]:
+    """Within the block, importing :data:`_EAGER_KERAS` raises ImportError (unless Keras is already imported)."""
+    if "keras" in sys.modules or _EAGER_KERAS in sys.modules:
+        yield
+        return
+    sys.modules[_EAGER_KERAS] = None  # type: ignore[assignment]  # Python's way to make one import fail
+    try:
+        yield
+    finally:
+        if sys.modules.get(_EAGER_KERAS, 0) is None:
+            del sys.modules[_EAGER_KERAS]
+
+
 def tensorflow() -> Any:
     """The ``tensorflow`` module, imported without its start-up log lines on stderr.
 
@@ -41,6 +58,12 @@ def tensorflow() -> Any:
     tell a leafprep user nothing; ``TF_CPP_MIN_LOG_LEVEL`` (default 2 here)
     still rules what TensorFlow logs later. An import error is re-raised with
     what to install. Ctrl-C during the import takes effect once it is done.
+
+    TensorFlow 2.21's ``import tensorflow`` also imports Keras's optimizers
+    "eagerly" (and through Keras ``matplotlib.pyplot``): about 0.5 s of a 3 s
+    import that writing or reading records never uses. That import is held
+    back here (TensorFlow passes over an ``ImportError`` there); Keras loads
+    in full, with its optimizers, when a trainer imports it.
     """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
@@ -54,7 +77,7 @@ def tensorflow() -> Any:
     except (OSError, ValueError, AttributeError):  # no real stderr (a notebook, a test runner): import as is
         saved = None
     try:
-        with interrupts_deferred():
+        with interrupts_deferred(), _keras_held_back():
             import tensorflow as tf
     except ImportError as exc:
         raise ImportError(f"leafprep needs TensorFlow for records and training: {exc} (pip install 'tensorflow==2.21.0')") from exc

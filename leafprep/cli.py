@@ -1118,6 +1118,13 @@ def run() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if "tensorflow" in sys.modules:
+            # The process ends next. Python's last garbage collections would walk every object
+            # TensorFlow made (about 0.6 s of a 3 s build); frozen, they are left to the system.
+            import gc
+
+            gc.freeze()
 
 
 if __name__ == "__main__":

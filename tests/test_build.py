@@ -280,6 +280,24 @@ def test_ctrl_c_during_the_tensorflow_import_waits_for_the_import_to_finish():
         signal.signal(signal.SIGINT, before)
 
 
+def test_tensorflow_for_records_comes_without_keras_and_keras_still_loads_in_full_later():
+    """TensorFlow 2.21 imports Keras's optimizers (and matplotlib.pyplot) on import; records never use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from leafprep._tf import tensorflow\n"
+        "tf = tensorflow()\n"
+        "print(sorted(m for m in ('keras', 'keras.src.optimizers', 'matplotlib') if m in sys.modules))\n"
+        "import keras\n"
+        "print(keras.optimizers.Adam.__module__, tf.keras.layers.Dense.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"
+    assert out[1] == "keras.src.optimizers.adam keras.src.layers.core.dense"
+
+
 def test_ctrl_c_deferred_while_ignored_stays_ignored():
     """Under a shell that ignores SIGINT (nohup, a background job) the deferred interrupt is dropped, as it would have been."""
     import signal
