@@ -138,16 +138,26 @@ def _min_side(size: int) -> int:
     return max(WORK_SIDE // 2, 24 * size)
 
 
-def decode_min_side(kind: str, size: int) -> int:
+def decode_min_side(kind: str, size: int, *, descriptors: bool = True) -> int:
     """The shortest side :func:`normalize` decodes a large JPEG down to (DCT scaling) for ``kind`` and ``size``.
 
     ``normalize(load(data, min_side=decode_min_side(kind, size)), kind, size)``
     equals ``normalize(data, kind, size)``: callers that need the decoded
     picture too (the dataset build hashes it) decode once.
+
+    A leaf is decoded with its short side at least
+    :data:`~leafprep.segmentation.DETAIL_SIDE`, where its colour and texture
+    are measured. With ``descriptors=False`` (``leafprep build
+    --no-descriptors``) only the working image matters: the short side need
+    only reach the side the leaf is found at, which lets a scan decode at
+    half size.
     """
     if kind == "none":  # resized as it is (the build's kind="none"): twice the output is room enough for an area filter
         return 2 * size
-    return max(_leaf_work_side(size) // 2, DETAIL_SIDE) if kind == "leaf" else _min_side(size)
+    if kind != "leaf":
+        return _min_side(size)
+    detail = max(_leaf_work_side(size) // 2, DETAIL_SIDE)
+    return detail if descriptors else min(detail, _leaf_work_side(size))
 
 
 def _coverage(ink: np.ndarray, region: DigitRegion, threshold: float) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BuildOptions", "as_is", "descriptor_scaling", "run_settings"]
+__all__ = ["BuildOptions", "as_is", "descriptor_scaling", "leaf_decode_side", "run_settings"]
 
 
 @dataclass(frozen=True)
@@ -145,4 +145,17 @@ def run_settings(meta: dict[str, Any], dataset: str) -> dict[str, Any]:
     }
     if meta.get("descriptors"):
         settings["descriptors"] = meta["descriptors"]
+    if options.get("decode_min_side"):
+        settings["decode_min_side"] = options["decode_min_side"]
     return settings
+
+
+def leaf_decode_side(settings: dict[str, Any]) -> int:
+    """The short side a run's leaf photos are decoded down to, as its build decoded them.
+
+    Runs of datasets built before the build recorded it (``decode_min_side``
+    in ``dataset_info.json``) were decoded as a build with descriptors decodes.
+    """
+    from .normalization import decode_min_side
+
+    return int(settings.get("decode_min_side") or decode_min_side("leaf", int(settings["size"])))

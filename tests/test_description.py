@@ -224,6 +224,37 @@ def test_the_default_leaf_run_starts_at_lda_and_names_the_sample_leaves(leaf_dat
     assert (nearest == labels).all()
 
 
+def test_a_build_without_descriptors_decodes_smaller_and_predict_sees_the_pictures_it_wrote(tmp_path):
+    """Without descriptors a leaf photo is decoded only as large as the leaf is found at; a run of it decodes the same way."""
+    import tensorflow as tf
+
+    from leafprep.build import build, parse_split
+    from leafprep.normalization import decode_min_side
+    from leafprep.records import iter_records
+    from leafprep.settings import BuildOptions
+    from trainers.predict import prepare
+    from trainers.runs import load_run
+    from trainers.train import train
+
+    out = tmp_path / "ds"
+    build(LEAVES, out, BuildOptions(kind="leaf", size=28, split=parse_split("2/1"), descriptors=False), workers=0)
+    meta = json.loads((out / "dataset_info.json").read_text())
+    assert meta["options"]["decode_min_side"] == decode_min_side("leaf", 28, descriptors=False) == 128
+    assert decode_min_side("leaf", 28) == 256  # a 360x324 sample photo decodes at full size there, at half here
+    train(out, tmp_path / "run", model="softmax", epochs=1, max_steps=1, verbose=0)
+    run = load_run(tmp_path / "run")
+    assert run.settings["decode_min_side"] == 128
+    checked = 0
+    for shard in out.glob("*.tfrecord"):
+        for _, payload in iter_records(shard):
+            feature = tf.train.Example.FromString(payload).features.feature
+            stored = np.frombuffer(feature["image/raw"].bytes_list.value[0], np.uint8).reshape(28, 28, 1)
+            image = prepare(run, LEAVES / feature["source"].bytes_list.value[0].decode())
+            assert np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8).tobytes() == stored.tobytes()
+            checked += 1
+    assert checked == meta["inputs"]["written"]
+
+
 def test_a_fused_run_reloads_and_predicts_the_same_numbers_and_its_image_view_agrees(leaf_dataset, tmp_path):
     import tensorflow as tf
 

@@ -60,18 +60,20 @@ def prepare_inputs(run: Run, photo: Any) -> tuple[np.ndarray, Steps | None, np.n
     descriptors = None
     if kind == "none":  # the run's data were normalised elsewhere: so must its inputs be
         steps, image = None, as_is(photo, size, mode)
-    elif run.reads_descriptors:
+    elif run.reads_descriptors or kind == "leaf":
         from leafprep.description import describe_normalised
         from leafprep.errors import LeafprepError
         from leafprep.loading import DEFAULT_MAX_PIXELS, _load
-        from leafprep.normalization import decode_min_side
+        from leafprep.settings import leaf_decode_side
 
         if kind != "leaf":
             raise LeafprepError(str(run.folder), f"reads leaf descriptors, but its photos are of kind {kind!r}")
-        loaded = _load(photo, max_pixels=DEFAULT_MAX_PIXELS, min_side=decode_min_side("leaf", size))
+        # Decoded down as the run's build decoded its photos (smaller where it measured no descriptors).
+        loaded = _load(photo, max_pixels=DEFAULT_MAX_PIXELS, min_side=leaf_decode_side(settings))
         steps = normalize_steps(loaded.rgb, "leaf", size, mode=mode)
         image = steps.result
-        descriptors = describe_normalised(steps, loaded.rgb, loaded.full_shape, loaded.name).values
+        if run.reads_descriptors:
+            descriptors = describe_normalised(steps, loaded.rgb, loaded.full_shape, loaded.name).values
     else:
         steps = normalize_steps(photo, kind, size, mode=None if kind == "digit" else mode)
         image = steps.result

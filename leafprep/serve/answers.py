@@ -113,11 +113,13 @@ def _named(name: str) -> Iterator[None]:
 
 def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: bool | None, top_k: int, max_pixels: int) -> dict[str, Any]:
     from ..normalization import decode_min_side, normalize_all, normalize_steps
+    from ..settings import leaf_decode_side
     from ..segmentation.leaves import SEVERAL_LEAVES
 
     clock = _Clock()
     kind, size, mode = served.kind, served.size, served.facts["mode"]
-    loaded = _load(_Upload(data, name), max_pixels=max_pixels, min_side=None if kind == "none" else decode_min_side(kind, size))
+    min_side = None if kind == "none" else leaf_decode_side(served.run.settings) if kind == "leaf" else decode_min_side(kind, size)
+    loaded = _load(_Upload(data, name), max_pixels=max_pixels, min_side=min_side)
     rgb, (full_height, full_width) = loaded.rgb, loaded.full_shape
     clock.lap("decode")
     answer: dict[str, Any] = {"run": served.name, "kind": kind, "sheet": False, "number": None, "digits": [], "leaves": []}
