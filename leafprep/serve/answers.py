@@ -113,8 +113,8 @@ def _named(name: str) -> Iterator[None]:
 
 def _predict(served: ServedRun, data: bytes, name: str, *, steps: bool, sheet: bool | None, top_k: int, max_pixels: int) -> dict[str, Any]:
     from ..normalization import decode_min_side, normalize_all, normalize_steps
-    from ..settings import leaf_decode_side
     from ..segmentation.leaves import SEVERAL_LEAVES
+    from ..settings import leaf_decode_side
 
     clock = _Clock()
     kind, size, mode = served.kind, served.size, served.facts["mode"]
