@@ -14,6 +14,11 @@ Three builds are timed: ``--kind none`` (the loop's own job: each scan
 resized as it is, plus everything else a build does), ``--kind leaf
 --no-descriptors`` and ``--kind leaf`` (the default leaf build).
 
+Measure it in an environment without scikit-learn (``.[dev]``, not ``.[bench]``):
+Keras imports scikit-learn where it is installed, and ``import tensorflow``
+imports Keras, so the loop would pay 0.6 s more than the build (which holds
+Keras back).
+
 Run:  python -m bench.build_loop      (about 3 minutes on 2 cores)
 Writes bench/results/build_loop.json and prints a Markdown table.
 """
