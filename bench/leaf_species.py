@@ -23,6 +23,7 @@ The sets (``../shared/data/leaves``):
   (each fold one draw);
 * ``flavia``: grey, 32 species, a stratified 2/1 split (seed 0).
 
+Needs scikit-learn: pip install -e ".[bench]".
 Run:  python -m bench.leaf_species [--sets swedish,uci_dev,flavia] [--draws N] [--peers all|cheap]
       python -m bench.leaf_species --cost     (the build's time with and without descriptors, 3 times each)
 ``cheap`` leaves out the three conv-nets (minutes each). Writes
