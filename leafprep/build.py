@@ -364,15 +364,13 @@ def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -
     import cv2
 
     from .loading import DEFAULT_MAX_PIXELS, _load
-    from .normalization import decode_min_side
 
     if not data:
         return "", _EMPTY, None, None, ""  # as the local reader says it
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
-        min_side = decode_min_side(options.kind, options.size, descriptors=options.describes)
-        loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=min_side)
+        loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=options.decode_side)
         rgb = loaded.rgb
         dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
         image, notes, descriptors = _normalise(rgb, options, name, loaded.full_shape)
@@ -822,13 +820,6 @@ def _plan(items: list[Item], options: BuildOptions, previous: dict[str, str], pe
     return _Plan(labels, label_index, similar, plans, shard_counts, ordered)
 
 
-def _leaf_decode_side(options: BuildOptions) -> int | None:
-    """The short side each leaf photo is decoded down to (None: not a one-leaf-a-photo leaf build)."""
-    from .normalization import decode_min_side
-
-    return decode_min_side("leaf", options.size, descriptors=options.describes) if options.kind == "leaf" and not options.every else None
-
-
 def _finish(
     write: Callable[[str, str], object],
     source: str | os.PathLike[str],
@@ -868,7 +859,7 @@ def _finish(
             "descriptors": options.describes,
             "every": options.every,
             # The short side a leaf photo was decoded down to: predict and serve decode a photo the same way.
-            "decode_min_side": _leaf_decode_side(options),
+            "decode_min_side": options.decode_side if options.kind == "leaf" and not options.every else None,
         },
         "labels": labels,
         "image_shape": [options.size, options.size, options.channels],

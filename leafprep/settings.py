@@ -76,6 +76,14 @@ class BuildOptions:
         """Whether every record holds the leaf's descriptors (``kind="leaf"``)."""
         return self.kind == "leaf" and self.descriptors
 
+    @property
+    def decode_side(self) -> int:
+        """The short side a photo is decoded down to (:func:`leafprep.normalization.decode_min_side`): smaller for
+        leaves without descriptors, which need no detail beyond the working image."""
+        from .normalization import decode_min_side
+
+        return decode_min_side(self.kind, self.size, descriptors=self.describes)
+
 
 def as_is(source: Any, size: int, mode: str | None) -> np.ndarray:
     """``kind="none"``: an image already normalised elsewhere, only resized (and converted): float32 in [0, 1].
