@@ -373,6 +373,25 @@ def test_a_chip_strip_on_a_narrow_card_is_left_out_as_a_rectangle_not_taken_for_
     assert sum(count for reason, count in left_out.items() if reason.startswith("rectangle")) == 1
 
 
+def test_a_label_joined_to_a_thread_is_left_out_once_its_edges_are_placed():
+    """A white label with writing on a blue card, a brown thread (or a grain of the wood) running from its foot:
+    label and thread are one object, no rectangle; once the edges are placed the thread falls away from the label
+    and the label is a rectangle again (photo 11 of ``bench.leaf_beds --seed 27``: a label returned as a leaf)."""
+    photo, truths = leaf_bed(np.random.default_rng(5), leaves=5, background="blue", square=False, strip=False, dust=0)
+    height, width = photo.shape[:2]
+    x0, y0 = width - 300, height - 230
+    assert not any(truth[y0 - 10 : y0 + 210, x0 - 10 : x0 + 230].any() for truth in truths)
+    card = photo[y0 - 30, x0 - 30].astype(float)
+    photo[y0 : y0 + 70, x0 : x0 + 220] = (236, 234, 228)
+    for line in range(2):
+        photo[y0 + 18 + 28 * line : y0 + 28 + 28 * line, x0 + 20 : x0 + 180] = (40, 40, 40)
+    photo[y0 + 70 : y0 + 200, x0 + 100 : x0 + 102] = (0.6 * card + 0.4 * np.array([150, 120, 70])).astype(np.uint8)
+    found = quiet_segment_all(photo)
+    assert len(found) == 5 and min(best_ious(found, truths)) > 0.95
+    left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
+    assert sum(count for reason, count in left_out.items() if reason.startswith("rectangle")) == 1
+
+
 @pytest.mark.skipif(not (SHARED / "leaves" / "swedish_masks").exists(), reason="../shared/data/leaves/swedish_masks is not here")
 def test_each_small_leaf_of_a_large_photo_is_outlined_as_well_as_in_a_photo_of_it_alone():
     """Six real leaves, each a fiftieth of a card under falling light, with soft shadows: the outline of each is

@@ -475,6 +475,9 @@ def leaf_masks(
             mask = cut_petiole(mask)
         if not mask.any():
             continue
+        if _is_rectangle(*_largest_outline(mask)):  # its edges placed, a label or a chip strip shows itself
+            left_out[_RECTANGLE] += 1
+            continue
         bx, by, bw, bh = cv2.boundingRect(mask.astype(np.uint8))
         box = (x0 + bx, y0 + by, bw, bh)
         if box[0] == 0 or box[1] == 0 or box[0] + bw == width or box[1] + bh == height:
@@ -637,6 +640,12 @@ def _parts_of(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
     keep[np.unique(labels[found & mask])] = True
     keep[0] = False
     return keep[labels] if keep.any() else _largest_part(mask)
+
+
+def _largest_outline(mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """The area and outline of the largest part of ``mask`` (what :func:`~.leaves._is_rectangle` takes)."""
+    part = _largest_part(mask)
+    return int(part.sum()), _largest_contour(part)
 
 
 def _nearest_owner(ids: np.ndarray) -> np.ndarray:
