@@ -81,6 +81,31 @@ def test_split_touching_cuts_two_discs_joined_by_a_thin_bridge_but_not_a_leaf_an
     assert len(split_touching(leaf.astype(bool), typical_area=math.pi * 80**2 / 1.6)) == 1
 
 
+def test_a_small_part_far_from_convex_stays_with_its_leaf_unless_the_photos_leaves_are_lobed_but_a_small_leaf_is_split():
+    """The last leaflets of a large compound leaf hang on a narrow rachis, a part under the typical leaf's area: as
+    far from convex as a lobed leaf, it stays with the leaf (seven photos of bench.leaf_beds had a rowan in two).
+    Where the photo's leaves are lobed themselves (typical_solidity), such a part is a leaf; a small convex leaf on
+    the same neck always is."""
+
+    def star(centre: tuple[int, int], length: int, width: int) -> np.ndarray:
+        shape = np.zeros((400, 760), np.uint8)
+        for angle in (90, 210, 330):
+            cv2.ellipse(shape, centre, (length, width), angle, 0, 360, 1, -1)
+        return shape
+
+    big, small = star((200, 200), 170, 45), star((560, 200), 120, 32)
+    disc = np.zeros((400, 760), np.uint8)
+    cv2.circle(disc, (560, 200), 95, 1, -1)
+    neck = np.zeros((400, 760), np.uint8)
+    cv2.rectangle(neck, (200, 196), (560, 203), 1, -1)
+    typical = big.sum() / 1.4  # the small star and the disc: 0.7-0.75 of it
+    lobed = (big | small | neck).astype(bool)
+    assert len(split_touching(lobed, typical_area=typical)) == 1
+    assert len(split_touching(lobed, typical_area=typical, typical_solidity=0.68)) == 2
+    parts = split_touching((big | disc | neck).astype(bool), typical_area=typical)
+    assert len(parts) == 2 and iou(parts[1], disc.astype(bool)) > 0.97
+
+
 def test_two_leaves_over_each_other_along_a_broad_edge_are_cut_between_the_notches_but_a_lobed_leaf_is_not():
     first, second = np.zeros((320, 520), np.uint8), np.zeros((320, 520), np.uint8)
     cv2.ellipse(first, (250, 100), (200, 60), 0, 0, 360, 1, -1)

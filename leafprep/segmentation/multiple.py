@@ -15,7 +15,8 @@ choosing one object, keeps every object that is a leaf:
    counted, by reason.
 2. Touching leaves are split where a narrow neck joins them, or, lying over
    each other along a broad edge, between two notches of the outline
-   (:func:`split_touching`); an object much larger than the typical leaf that
+   (:func:`split_touching`; a part smaller than the typical leaf and far less
+   convex than a leaf, the leaflets of a compound leaf, stays joined); an object much larger than the typical leaf that
    has no such neck (at least :data:`OVERSIZED` times its area, among three
    or more leaves) is kept whole and flagged.
 3. Edges are placed as for one leaf (:func:`~.leaves.refine_edges`, once for
@@ -79,8 +80,12 @@ FRAGMENT_SHARE = 0.2
 MIN_LEAF_SHARE = 0.0003
 #: A neck is narrow when its width is at most this share of the narrower part's greatest width.
 NECK_SHARE = 0.35
-#: A part split off at a neck must hold this share of the typical leaf's area (a lobe or a petiole does not).
+#: A part split off at a neck must hold this share of the typical leaf's area (a lobe or a petiole does not) ...
 PART_SHARE = 0.5
+#: ... and, when smaller than the typical leaf, be at least this convex (solidity), or as convex as the photo's own
+#: leaves less :data:`SOLIDITY_MARGIN` where they are lobed: a few leaflets of a compound leaf are not a leaf.
+LEAF_SOLIDITY = 0.75
+SOLIDITY_MARGIN = 0.1
 #: An object under this share of the typical leaf's area within :data:`JOIN_GAP` of a larger one joins it (leaflets, a cut blade).
 JOIN_SHARE = 0.6
 #: The gap, as a share of the working image's longer side.
@@ -180,7 +185,7 @@ class LeavesAnalysis:
     name: str = "<array>"
 
 
-def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
+def split_touching(mask: np.ndarray, typical_area: float, *, typical_solidity: float | None = None) -> list[np.ndarray]:
     """Split an object where narrow necks join leaf-sized parts, or where two notches of its outline part two whole leaves.
 
     Only an object of at least :data:`SPLIT_FROM` times ``typical_area`` is
@@ -189,7 +194,12 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     grown from its peaks; two neighbouring parts stay joined unless the neck
     between them is at most :data:`NECK_SHARE` of the narrower part's
     greatest width and both hold at least :data:`PART_SHARE` of
-    ``typical_area`` (so lobes, teeth and petioles stay with their leaf).
+    ``typical_area`` (so lobes, teeth and petioles stay with their leaf);
+    a part smaller than ``typical_area`` must also be at least
+    :data:`LEAF_SOLIDITY` convex (or ``typical_solidity`` less
+    :data:`SOLIDITY_MARGIN`, when that is lower): the last few leaflets of a
+    large compound leaf hang on a narrow rachis, and a whole leaf smaller
+    than the typical one is seldom that far from convex.
     An object left whole that way (two leaves lying over each other along a
     broad edge have no narrow neck) is cut between two notches of its
     outline where both parts come out whole, convex leaves
@@ -201,6 +211,10 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
         One connected object.
     typical_area : float
         The area of a typical leaf of the photo, in pixels.
+    typical_solidity : float, optional
+        How convex the photo's leaves are (the median solidity of its
+        leaf-sized objects): where they are lobed (maples), a small lobed part
+        is still split off as a leaf.
 
     Returns
     -------
@@ -213,6 +227,11 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     mask = np.asarray(mask, bool)
     if mask.sum() < SPLIT_FROM * typical_area:
         return [mask]
+    floor = LEAF_SOLIDITY if typical_solidity is None else min(LEAF_SOLIDITY, typical_solidity - SOLIDITY_MARGIN)
+
+    def not_a_leaf(part: np.ndarray, area: int) -> bool:
+        return area < PART_SHARE * typical_area or (area < typical_area and _solidity(_largest_contour(part)) < floor)
+
     distance = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
     peaks = h_maxima(distance, max(2.0, 0.15 * float(distance.max())))
     count, markers = cv2.connectedComponents(peaks.astype(np.uint8), connectivity=8)
@@ -234,7 +253,7 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
                 if not neck.any():
                     continue
                 neck_width = float(distance[neck].max())
-                small = min(areas[a], areas[b]) < PART_SHARE * typical_area
+                small = not_a_leaf(parts[a], areas[a]) or not_a_leaf(parts[b], areas[b])
                 wide = neck_width > NECK_SHARE * min(widths[a], widths[b])
                 if small or wide:
                     # Small parts join first, then the widest necks.
@@ -248,6 +267,12 @@ def split_touching(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     if len(parts) == 1:
         return _cut_at_notches(mask, typical_area)
     return sorted(parts.values(), key=lambda part: -int(part.sum()))
+
+
+def _crop(labels: np.ndarray, stat: np.ndarray) -> np.ndarray:
+    """The box of one object's ``cv2.connectedComponentsWithStats`` row (x, y, width, height, ...) in ``labels``."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    return labels[y : y + h, x : x + w]
 
 
 def _solidity(contour: np.ndarray) -> float:
@@ -407,6 +432,9 @@ def leaf_masks(
     # touching pair, the leaf).
     sizable = sorted(a for a in areas.values() if a >= 0.1 * largest)
     typical = float(sizable[(len(sizable) - 1) // 2])
+    # How convex the photo's leaves are: the median solidity of the objects of about the typical leaf's area.
+    leaf_sized = [i for i in kept if 0.5 * typical <= areas[i] <= 1.5 * typical]
+    solidity = float(np.median([_solidity(_largest_contour(_crop(labels, stats[i]) == i)) for i in leaf_sized]))
     # Leaves too faint for the threshold that lie well apart from everything else become objects too.
     leaves_so_far = np.isin(labels, [i for i in kept if areas[i] >= FRAGMENT_SHARE * typical])
     for part, (x, y) in _faint_leaves(scene, leaves_so_far, typical, round(JOIN_GAP * max(height, width))):
@@ -434,7 +462,7 @@ def leaf_masks(
         x1 = max(int(stats[j, 0] + stats[j, 2]) for j in members)
         y1 = max(int(stats[j, 1] + stats[j, 3]) for j in members)
         crop = labels[y:y1, x:x1] == i
-        pieces = split_touching(crop, typical)
+        pieces = split_touching(crop, typical, typical_solidity=solidity)
         extra = np.isin(labels[y:y1, x:x1], members[1:])
         if extra.any():
             pieces = _give_pieces(pieces, extra)
