@@ -381,6 +381,26 @@ def test_a_compound_leaf_whose_rachis_broke_into_two_half_leaf_pieces_is_one_lea
     assert iou(frame_mask(found[3], compound.shape), compound.astype(bool)) > 0.9
 
 
+def test_compound_leaves_whose_rachis_does_not_show_are_each_one_leaf_when_every_leaf_is_one():
+    """Five rowan-like leaves on light wood, each seven leaflets a few pixels apart, no rachis to be seen and no
+    other leaf in the photo: the typical leaf is a group of pieces within the joining gap (a leaf), not a piece (a
+    leaflet), so each leaf's leaflets join (seed 28's photo 43 of bench.leaf_beds: 14 leaves came back as 94)."""
+    photo = np.full((900, 1200, 3), (205, 175, 135), np.uint8)
+    truths = []
+    for cx, cy in ((250, 230), (650, 230), (1000, 260), (400, 650), (850, 660)):
+        leaf = np.zeros((900, 1200), np.uint8)
+        for row in range(3):  # three pairs of leaflets and the last one, 6-8 px apart
+            y = cy - 110 + 56 * row
+            cv2.ellipse(leaf, (cx - 54, y), (50, 25), 15, 0, 360, 1, -1)
+            cv2.ellipse(leaf, (cx + 54, y), (50, 25), -15, 0, 360, 1, -1)
+        cv2.ellipse(leaf, (cx, cy + 78), (25, 50), 0, 0, 360, 1, -1)
+        photo[leaf.astype(bool)] = (60, 95, 40)
+        truths.append(leaf.astype(bool))
+    assert cv2.connectedComponents(np.any(truths, axis=0).astype(np.uint8))[0] - 1 == 35  # the pieces
+    found = quiet_segment_all(photo)
+    assert len(found) == 5 and min(best_ious(found, truths)) > 0.97
+
+
 def test_a_chip_strip_on_a_narrow_card_is_left_out_as_a_rectangle_not_taken_for_a_leaf():
     """Its chips and the card's edge along their foot make one comb-shaped object, filling 0.8 of its rectangle
     (a leaf can too), but its convex hull fills the whole rectangle, as no leaf's does."""

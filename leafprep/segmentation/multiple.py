@@ -6,8 +6,9 @@ choosing one object, keeps every object that is a leaf:
 
 1. Reference squares, colour chips and labels (near-perfect rectangles) are
    left out, and so are specks and fragments far smaller than the leaves: under
-   :data:`FRAGMENT_SHARE` of the typical leaf (the median of the objects of at
-   least a tenth of the largest one's area, their lower median) or under :data:`MIN_LEAF_SHARE` of
+   :data:`FRAGMENT_SHARE` of the typical leaf (the lower median of the groups of
+   objects within the joining gap of one another, of those of at least a tenth of
+   the largest one's area: :func:`_typical_area`) or under :data:`MIN_LEAF_SHARE` of
    the frame. Seams of the surface (long straight thin lines, :func:`_seams`:
    the joint between two boards) are taken out first, so that they do not join
    the leaves lying across them. A leaf fainter than the threshold that lies
@@ -269,6 +270,30 @@ def split_touching(mask: np.ndarray, typical_area: float, *, typical_solidity: f
     return sorted(parts.values(), key=lambda part: -int(part.sum()))
 
 
+def _typical_area(labels: np.ndarray, kept: list[int], areas: dict[int, int], gap: int) -> tuple[float, int]:
+    """The typical leaf's area, and how many groups were leaf-sized.
+
+    Objects within ``gap`` pixels of one another are a group (a leaf and the
+    pieces that will join it: the leaflets of a compound leaf whose pale
+    rachis does not stand out); the typical leaf is the lower median of the
+    groups' areas, of the groups of at least a tenth of the largest (of a leaf
+    and a touching pair, the leaf). Counting the pieces instead, a photo of
+    rowan leaves on light wood had a few leaflets for its typical leaf, and
+    every leaf was cut into its leaflets.
+    """
+    objects = np.isin(labels, kept).astype(np.uint8)
+    reach = max(1, (gap + 1) // 2)
+    _, groups = cv2.connectedComponents(cv2.dilate(objects, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)), connectivity=8)
+    group_of = np.zeros(int(labels.max()) + 1, np.int64)
+    group_of[labels[objects > 0]] = groups[objects > 0]
+    totals: Counter[int] = Counter()
+    for i in kept:
+        totals[int(group_of[i])] += areas[i]
+    largest = max(totals.values())
+    sizable = sorted(a for a in totals.values() if a >= 0.1 * largest)
+    return float(sizable[(len(sizable) - 1) // 2]), len(sizable)
+
+
 def _crop(labels: np.ndarray, stat: np.ndarray) -> np.ndarray:
     """The box of one object's ``cv2.connectedComponentsWithStats`` row (x, y, width, height, ...) in ``labels``."""
     x, y, w, h = (int(v) for v in stat[:4])
@@ -427,14 +452,10 @@ def leaf_masks(
     if not kept:
         raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
     areas = {i: int(stats[i, cv2.CC_STAT_AREA]) for i in kept}
-    largest = max(areas.values())
-    # The typical leaf: the lower median of the objects of at least a tenth of the largest (of a leaf and a
-    # touching pair, the leaf).
-    sizable = sorted(a for a in areas.values() if a >= 0.1 * largest)
-    typical = float(sizable[(len(sizable) - 1) // 2])
+    typical, leaf_count = _typical_area(labels, kept, areas, round(JOIN_GAP * max(height, width)))
     # How convex the photo's leaves are: the median solidity of the objects of about the typical leaf's area.
     leaf_sized = [i for i in kept if 0.5 * typical <= areas[i] <= 1.5 * typical]
-    solidity = float(np.median([_solidity(_largest_contour(_crop(labels, stats[i]) == i)) for i in leaf_sized]))
+    solidity = float(np.median([_solidity(_largest_contour(_crop(labels, stats[i]) == i)) for i in leaf_sized])) if leaf_sized else None
     # Leaves too faint for the threshold that lie well apart from everything else become objects too.
     leaves_so_far = np.isin(labels, [i for i in kept if areas[i] >= FRAGMENT_SHARE * typical])
     for part, (x, y) in _faint_leaves(scene, leaves_so_far, typical, round(JOIN_GAP * max(height, width))):
@@ -454,10 +475,10 @@ def leaf_masks(
     for i in kept:
         if i in joined:
             continue
-        if areas[i] < FRAGMENT_SHARE * typical:
+        members = [i, *(j for j, host in joined.items() if host == i)]
+        if sum(areas[j] for j in members) < FRAGMENT_SHARE * typical:  # with the pieces that joined it
             left_out[_FRAGMENT] += 1
             continue
-        members = [i, *(j for j, host in joined.items() if host == i)]
         x, y = min(int(stats[j, 0]) for j in members), min(int(stats[j, 1]) for j in members)
         x1 = max(int(stats[j, 0] + stats[j, 2]) for j in members)
         y1 = max(int(stats[j, 1] + stats[j, 3]) for j in members)
@@ -471,7 +492,7 @@ def leaf_masks(
             notes = []
             if len(pieces) > 1:
                 notes.append(f"it touched {len(pieces) - 1} other lea{'f' if len(pieces) == 2 else 'ves'}: split between them")
-            elif len(sizable) >= 3 and areas[i] >= OVERSIZED * typical:  # with fewer, a larger leaf is as likely
+            elif leaf_count >= 3 and areas[i] >= OVERSIZED * typical:  # with fewer, a larger leaf is as likely
                 notes.append(
                     f"it may be several touching leaves ({areas[i] / typical:.1f} times the typical leaf's area, no neck or notches to split at)"
                 )
@@ -597,9 +618,9 @@ def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: 
 
     A piece near a piece that joined a host joins that host too (the leaflets of
     a compound leaf whose rachis broke in two places hang on one another), and
-    small pieces near no host but near one another are one object when they
-    make at least :data:`JOIN_SHARE` of the typical leaf together (its largest
-    piece the host).
+    small pieces near no host but near one another are one object (its largest
+    piece the host; a fragment when they make under :data:`FRAGMENT_SHARE` of
+    the typical leaf together).
     """
     hosts = {i for i in kept if areas[i] >= JOIN_SHARE * typical}
     if gap < 1:
@@ -628,7 +649,7 @@ def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: 
         if not found:
             break
         joined.update(found)
-    # Small pieces near no host but near one another, leaf-sized together, are one leaf (a compound leaf in pieces):
+    # Small pieces near no host but near one another are one object (a compound leaf in pieces; a fragment if small):
     # the largest is the host.
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -642,7 +663,7 @@ def _join_pieces(labels: np.ndarray, stats: np.ndarray, kept: list[int], areas: 
     for i, g in zip(free, group.tolist()):
         members.setdefault(g, []).append(i)
     for together in members.values():
-        if len(together) > 1 and sum(areas[i] for i in together) >= JOIN_SHARE * typical:
+        if len(together) > 1:
             host = max(together, key=lambda i: (areas[i], -i))
             joined.update({i: host for i in together if i != host})
     return joined
