@@ -244,6 +244,7 @@ def split_touching(mask: np.ndarray, typical_area: float, *, typical_solidity: f
     while len(parts) > 1:
         widths = {label: float(distance[part].max()) for label, part in parts.items()}
         areas = {label: int(part.sum()) for label, part in parts.items()}
+        unfit = {label: not_a_leaf(part, areas[label]) for label, part in parts.items()}  # once a part, not once a pair
         best = None
         for a in parts:
             grown = cv2.dilate(parts[a].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -254,7 +255,7 @@ def split_touching(mask: np.ndarray, typical_area: float, *, typical_solidity: f
                 if not neck.any():
                     continue
                 neck_width = float(distance[neck].max())
-                small = not_a_leaf(parts[a], areas[a]) or not_a_leaf(parts[b], areas[b])
+                small = unfit[a] or unfit[b]
                 wide = neck_width > NECK_SHARE * min(widths[a], widths[b])
                 if small or wide:
                     # Small parts join first, then the widest necks.
