@@ -205,13 +205,14 @@ def test_leaf_datasets_get_the_descriptor_recipe_and_digits_keep_theirs(leaf_dat
 
 
 def test_the_default_leaf_run_starts_at_lda_and_names_the_sample_leaves(leaf_dataset, tmp_path):
-    from trainers.models import fit_discriminant, standardised
+    from trainers.models import TEMPERATURES, fit_discriminant, standardised
     from trainers.train import train
 
     out, _ = leaf_dataset
     metrics = train(out, tmp_path / "run", verbose=0)
     assert metrics["model"] == "descriptors" and metrics["options"]["recipe"] == "default"
     assert metrics["options"]["shrinkage"] in (0.01, 0.03, 0.1, 0.3, 0.5)
+    assert metrics["options"]["temperature"] in TEMPERATURES
     assert metrics["test_accuracy"] >= 0.75  # 4 made-up species, 2 test leaves each
     # LDA in closed form: on well-separated classes the nearest whitened mean is each point's own class.
     rng = np.random.default_rng(0)
@@ -222,6 +223,45 @@ def test_the_default_leaf_run_starts_at_lda_and_names_the_sample_leaves(leaf_dat
     z = standardised(values, scaling) @ np.asarray(fitted["whiten"])
     nearest = np.argmin(((z[:, None] - np.asarray(fitted["class_means"])[None]) ** 2).sum(-1), axis=1)
     assert (nearest == labels).all()
+
+
+def test_the_lda_start_is_not_surer_of_its_wrong_answers_than_of_its_right_ones():
+    """Ten leaves a species in 60 dimensions: LDA's own posterior gives its wrong answers 0.85 on average. The start
+    keeps LDA's answers but takes the cross-validated temperature: on new leaves its probabilities say which answers
+    to doubt, and their log loss is half."""
+    from trainers.models import fit_discriminant, standardised
+
+    rng = np.random.default_rng(1)
+    dims, classes = 60, 6
+    centres = rng.normal(0.0, 0.45, (classes, dims))
+
+    def leaves(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.repeat(np.arange(classes), count)
+        return centres[labels] + rng.normal(0.0, 1.0, (len(labels), dims)), labels
+
+    values, labels = leaves(10)
+    scaling = {"mean": values.mean(0).tolist(), "std": values.std(0).tolist()}
+    fitted = fit_discriminant(values, labels, classes, scaling)
+    assert fitted["temperature"] > 1.0
+    new, truth = leaves(200)
+    z = standardised(new, scaling)
+    squared = ((z @ np.asarray(fitted["whiten"]))[:, None] - np.asarray(fitted["class_means"])[None]) ** 2
+    distances = squared.sum(-1)
+
+    def probabilities(scale: float) -> np.ndarray:
+        logits = -distances * scale / 2.0
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        return p / p.sum(1, keepdims=True)
+
+    calibrated, own = probabilities(1.0), probabilities(fitted["temperature"])  # LDA's own: the temperature undone
+    answers = calibrated.argmax(1)
+    assert (answers == own.argmax(1)).all()
+    wrong = answers != truth
+    assert 0.05 < wrong.mean() < 0.6  # classes that overlap: there are wrong answers to doubt
+    assert own.max(1)[wrong].mean() > 0.8  # LDA's own posterior: sure of them
+    assert calibrated.max(1)[wrong].mean() < min(0.7, calibrated.max(1)[~wrong].mean() - 0.15)
+    loss = [-np.log(p[np.arange(len(truth)), truth] + 1e-12).mean() for p in (calibrated, own)]
+    assert loss[0] < 0.6 * loss[1]
 
 
 def test_a_build_without_descriptors_decodes_smaller_and_predict_sees_the_pictures_it_wrote(tmp_path):

@@ -179,6 +179,9 @@ def leaf(input_shape: tuple[int, int, int], classes: int) -> Any:
 
 #: Shrinkages of the pooled within-class covariance towards a multiple of the identity that :func:`fit_discriminant` chooses from.
 SHRINKAGES = (0.01, 0.03, 0.1, 0.3, 0.5)
+#: Temperatures of LDA's answer (its squared distances divided by them) that :func:`fit_discriminant` chooses from:
+#: 1 (LDA's own posterior) to 256, by factors of the square root of 2.
+TEMPERATURES = tuple(float(2.0 ** (k / 2)) for k in range(17))
 
 
 def standardised(values: Any, scaling: dict[str, Any]) -> Any:
@@ -210,10 +213,23 @@ def _discriminant(z: Any, labels: Any, classes: int, shrinkage: float) -> tuple[
     return whiten, means @ whiten
 
 
-def _nearest(whiten: Any, means: Any, z: Any) -> Any:
+def _distances(whiten: Any, means: Any, z: Any) -> Any:
+    """Squared distances ``(N, classes)`` of standardised descriptors ``z`` from each class's mean, whitened."""
+    return (((z @ whiten)[:, None, :] - means[None]) ** 2).sum(axis=-1)
+
+
+def _temperature(distances: Any, labels: Any) -> float:
+    """The :data:`TEMPERATURES` whose softmax of ``-distances / (2 T)`` gives held-out leaves the least log loss
+    (the smallest among equals)."""
     import numpy as np
 
-    return np.argmin((((z @ whiten)[:, None, :] - means[None]) ** 2).sum(axis=-1), axis=1)
+    losses = []
+    for temperature in TEMPERATURES:
+        logits = -distances / (2.0 * temperature)
+        logits -= logits.max(axis=1, keepdims=True)
+        log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        losses.append(float(-log_p[np.arange(len(labels)), labels].mean()))
+    return TEMPERATURES[int(np.argmin(losses))]
 
 
 def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, Any], shrinkage: float | None = None) -> dict[str, Any]:
@@ -228,33 +244,47 @@ def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, 
     25 scans a species (Swedish: 0.01), much for 9 photos a species and 115
     descriptors (uci_dev: 0.1 to 0.5), where a plain LDA falls to 87%.
 
+    LDA's own posterior, ``softmax(-d² / 2)``, is as sure of its wrong
+    answers as of its right ones when the covariance comes from a few leaves
+    a species (uci_dev, cross-validated: 0.998 on the wrong against 0.996 on
+    the right). So the whitening is scaled by ``1 / sqrt(T)``, with the
+    temperature ``T`` of :data:`TEMPERATURES` that gives the same
+    cross-validation's held-out leaves the least log loss: the answer and
+    the order of the classes stay, their probabilities mean what they say.
+
     Returns
     -------
     fitted : dict
-        ``whiten`` (D, D) and ``class_means`` (classes, D), as lists, and the ``shrinkage`` used.
+        ``whiten`` (D, D) and ``class_means`` (classes, D), as lists, the ``shrinkage`` and the ``temperature`` used.
     """
     import numpy as np
 
     z = standardised(values, scaling)
     labels = np.asarray(labels, np.int64)
-    if shrinkage is None:
-        fold = np.zeros(len(labels), np.int64)
-        for k in range(classes):  # each class dealt over the folds in turn: deterministic and stratified
-            members = np.flatnonzero(labels == k)
-            fold[members] = np.arange(len(members)) % 5
-        right = []
-        for candidate in SHRINKAGES:
-            hits = 0
-            for f in range(5):
-                training = fold != f
-                if training.all():
-                    continue
-                whiten, means = _discriminant(z[training], labels[training], classes, candidate)
-                hits += int((_nearest(whiten, means, z[~training]) == labels[~training]).sum())
-            right.append(hits)
-        shrinkage = SHRINKAGES[right.index(max(right))]
+    fold = np.zeros(len(labels), np.int64)
+    for k in range(classes):  # each class dealt over the folds in turn: deterministic and stratified
+        members = np.flatnonzero(labels == k)
+        fold[members] = np.arange(len(members)) % 5
+    scored = np.zeros(len(labels), bool)  # the leaves held out once (none where every class has one leaf)
+    for f in range(5):
+        scored |= (fold == f) & (fold != f).any()
+    right, held_out = [], []
+    for candidate in SHRINKAGES if shrinkage is None else (shrinkage,):
+        distances = np.zeros((len(labels), classes))
+        for f in range(5):
+            training = fold != f
+            if training.all() or not training.any():
+                continue
+            whiten, means = _discriminant(z[training], labels[training], classes, candidate)
+            distances[~training] = _distances(whiten, means, z[~training])
+        right.append(int((distances[scored].argmin(axis=1) == labels[scored]).sum()))
+        held_out.append(distances[scored])
+    best = right.index(max(right))
+    shrinkage = SHRINKAGES[best] if shrinkage is None else shrinkage
+    temperature = _temperature(held_out[best], labels[scored]) if scored.any() else 1.0
     whiten, means = _discriminant(z, labels, classes, shrinkage)
-    return {"whiten": whiten.tolist(), "class_means": means.tolist(), "shrinkage": shrinkage}
+    whiten, means = whiten / np.sqrt(temperature), means / np.sqrt(temperature)
+    return {"whiten": whiten.tolist(), "class_means": means.tolist(), "shrinkage": shrinkage, "temperature": temperature}
 
 
 def _descriptor_branch(values: Any, scaling: dict[str, Any]) -> Any:
