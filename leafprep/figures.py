@@ -166,11 +166,12 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
         RGB colour of the outline.
     doubts : list of str, optional
         Why the mask is doubtful (see :func:`leafprep.segmentation.mask_doubts`):
-        the outline is then drawn in orange, with a banner saying why.
+        the outline is then drawn in orange, with a banner above the photo saying why.
 
     Returns
     -------
     picture : (M, N, 3) ndarray of uint8
+        Taller by the banner where there are doubts.
     """
     import cv2
 
@@ -180,24 +181,25 @@ def outline(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     thickness = max(1, round(max(mask.shape) / 400))
     cv2.drawContours(picture, contours, -1, DOUBT_COLOUR if doubts else colour, thickness, cv2.LINE_AA)
     if doubts:
-        _banner(picture, [DOUBT + doubt for doubt in doubts], bottom=False)
+        picture = _banner(picture, [DOUBT + doubt for doubt in doubts], bottom=False)
     return picture
 
 
-def _banner(picture: np.ndarray, texts: list[str], *, bottom: bool) -> None:
-    """Write ``texts`` in the doubt colour on a black banner across the top (or the bottom) of ``picture``, in place.
+def _banner(picture: np.ndarray, texts: list[str], *, bottom: bool) -> np.ndarray:
+    """``picture`` with ``texts`` in the doubt colour on a black banner added above it (or below it): the banner hides
+    nothing of the photo (the leaves of a bed lie to its edges).
 
-    Each text is wrapped to the photo's width (a portrait photo is narrow), then the banner is drawn behind the lines.
+    Each text is wrapped to the photo's width (a portrait photo is narrow).
     """
     import cv2
 
     scale = max(0.4, picture.shape[1] / 1400)
     height, weight = round(26 * scale) + 4, max(1, round(scale * 1.5))
     lines = [line for text in texts for line in _wrap(text, scale, weight, picture.shape[1] - 12)]
-    top = picture.shape[0] - height * len(lines) - 4 if bottom else 0
-    cv2.rectangle(picture, (0, top), (picture.shape[1], top + height * len(lines) + 4), (0, 0, 0), -1)
+    banner = np.zeros((height * len(lines) + 4, picture.shape[1], 3), np.uint8)
     for row, line in enumerate(lines):
-        cv2.putText(picture, line, (6, top + height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+        cv2.putText(banner, line, (6, height * (row + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR, weight, cv2.LINE_AA)
+    return np.vstack([picture, banner] if bottom else [banner, picture])
 
 
 def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, int, int] = (255, 0, 255)) -> np.ndarray:
@@ -211,13 +213,14 @@ def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, in
         Each with ``index``, ``box`` (full-size pixels), ``mask`` (within
         the box) and ``notes``; a doubtful one (a note starting with
         ``"doubtful mask: "``) is drawn in orange and its reasons are listed
-        in a banner, numbered.
+        in a banner below the photo, numbered.
     colour : tuple of int, optional
         RGB colour of the outlines.
 
     Returns
     -------
     picture : (M, N, 3) ndarray of uint8
+        Taller by the banner where a mask is doubtful.
     """
     import cv2
 
@@ -247,7 +250,7 @@ def outline_all(photo: np.ndarray, objects: Sequence[Any], colour: tuple[int, in
             picture, label, (corner[0] + 3, corner[1] - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, DOUBT_COLOUR if doubtful else colour, weight, cv2.LINE_AA
         )
     if doubts:
-        _banner(picture, doubts, bottom=True)
+        picture = _banner(picture, doubts, bottom=True)
     return picture
 
 

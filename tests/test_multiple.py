@@ -209,6 +209,30 @@ def test_cli_segment_all_writes_a_mask_a_leaf_its_box_and_area_and_a_numbered_ov
     assert overlay.shape == photo.shape
 
 
+def test_the_doubts_banner_of_an_overlay_is_added_below_the_photo_and_hides_no_leaf():
+    """Six doubtful leaves, the last rows of them along the photo's bottom edge: their reasons fill several lines,
+    which go on a banner below the photo, so the lowest leaves' outlines and numbers still show."""
+    from types import SimpleNamespace
+
+    from leafprep.figures import DOUBT_COLOUR, outline_all
+
+    photo = np.full((600, 800, 3), 230, np.uint8)
+    objects = []
+    for index in range(6):
+        row, column = divmod(index, 3)
+        box = (40 + column * 260, 200 + row * 250, 200, 150)  # the second row ends at the bottom edge
+        mask = np.zeros((box[3], box[2]), bool)
+        cv2.ellipse(mask.view(np.uint8), (100, 75), (95, 70), 0, 0, 360, 1, -1)
+        doubt = "doubtful mask: the leaf barely stands out from its surroundings (its outline could be anywhere)"
+        objects.append(SimpleNamespace(index=index, box=box, mask=mask, notes=[doubt]))
+    picture = outline_all(photo, objects)
+    assert picture.shape[0] > photo.shape[0] + 6 * 15 and picture.shape[1:] == photo.shape[1:]  # six lines or more below
+    on_photo, banner = picture[: photo.shape[0]], picture[photo.shape[0] :]
+    orange = np.abs(on_photo.astype(int) - DOUBT_COLOUR).sum(axis=-1) < 90  # the outlines are drawn anti-aliased
+    assert orange[560:].any(axis=1).sum() > 20  # the bottom leaves' outlines, to the edge
+    assert (banner == 0).all(axis=-1).mean() > 0.6 and (np.abs(banner.astype(int) - DOUBT_COLOUR).sum(axis=-1) < 90).any()
+
+
 def test_cli_normalize_and_describe_all_give_one_image_and_one_row_a_leaf(tmp_path):
     photo, _ = leaf_bed(np.random.default_rng(6), leaves=4)
     source = tmp_path / "leaves" / "oak" / "bed.jpg"
