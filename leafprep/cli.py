@@ -950,7 +950,8 @@ def predict(
             ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in overall)
             out_console.print(f"{printable(str(item.path))}: {overall[0][0]}  ({ranked}; over {len(leaves)} leaves)", markup=False, highlight=False)
             for n, leaf in enumerate(leaves):
-                out_console.print(f"  leaf {n:02d}: {leaf.label}  {leaf.top[0][1]:.3f}", markup=False, highlight=False)
+                own = ", ".join(f"{label} {probability:.3f}" for label, probability in leaf.top)
+                out_console.print(f"  leaf {n:02d}: {leaf.label}  ({own})", markup=False, highlight=False)
             return
         if all_digits:
             number, found = predict_sheet(loaded, item.path, top_k=top_k)

@@ -333,10 +333,13 @@ def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_the
     assert len(leaves) == 3 and len(overall) == 4 and [p for _, p in overall] == sorted((p for _, p in overall), reverse=True)
     mean = np.mean([leaf.probabilities for leaf in leaves], axis=0)
     assert overall[0][1] == pytest.approx(float(mean.max()), abs=1e-6)
-    result = CliRunner().invoke(app, ["predict", str(serve_runs["leaves"]), str(source), "--all"])
+    result = CliRunner().invoke(app, ["predict", str(serve_runs["leaves"]), str(source), "--all", "--top-k", "2"])
     assert result.exit_code == 0, result.output
     assert f"{overall[0][0]}  (" in result.stdout and "over 3 leaves" in result.stdout
-    assert [line.split(":")[0].strip() for line in result.stdout.splitlines() if line.startswith("  leaf")] == ["leaf 00", "leaf 01", "leaf 02"]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  leaf")]
+    assert [line.split(":")[0].strip() for line in lines] == ["leaf 00", "leaf 01", "leaf 02"]
+    for line, leaf in zip(lines, leaves, strict=True):  # each leaf with its own top classes, as a photo of one leaf
+        assert line.endswith(f"{leaf.label}  ({leaf.top[0][0]} {leaf.top[0][1]:.3f}, {leaf.top[1][0]} {leaf.top[1][1]:.3f})")
 
 
 def test_a_leaf_cut_by_the_photo_border_is_flagged_and_the_others_are_not():
