@@ -44,7 +44,7 @@ def turns_and_flips(images: np.ndarray) -> list[np.ndarray]:
     return [np.ascontiguousarray(image) for image in out]
 
 
-def test_accuracy(run_folder: Path, dataset: Path) -> tuple[float, float]:
+def fused_accuracy(run_folder: Path, dataset: Path) -> tuple[float, float]:
     """Test accuracy of a run read plainly and with test-time augmentation (mean probabilities over :func:`turns_and_flips`)."""
     from leafprep.records import load
     from trainers.runs import load_run
@@ -74,7 +74,7 @@ def one_split(name: str, found: list[tuple[Path, str]], split: list[str], draw: 
         build(folder / "photos.csv", dataset, BuildOptions(kind="leaf", size=64, mode=mode, split=(1.0, 0.0, 0.0)), overwrite=True)
         start = time.perf_counter()
         metrics = train(dataset, run, model="leaf-fused", verbose=0)
-        plain, averaged = test_accuracy(run, dataset)
+        plain, averaged = fused_accuracy(run, dataset)
         out[mode] = {"accuracy": plain, "tta_accuracy": averaged, "train_seconds": time.perf_counter() - start, "epochs": metrics["epochs_run"]}
         print(f"{name} {draw} {mode}: fused {plain:.4f}, with test-time augmentation {averaged:.4f} ({metrics['epochs_run']} epochs)", flush=True)
     return out

@@ -265,23 +265,19 @@ def fit_discriminant(values: Any, labels: Any, classes: int, scaling: dict[str, 
     for k in range(classes):  # each class dealt over the folds in turn: deterministic and stratified
         members = np.flatnonzero(labels == k)
         fold[members] = np.arange(len(members)) % 5
-    scored = np.zeros(len(labels), bool)  # the leaves held out once (none where every class has one leaf)
-    for f in range(5):
-        scored |= (fold == f) & (fold != f).any()
+    folds = int(fold.max(initial=0)) + 1  # fewer than 5 where no class has 5 leaves; 1 (nothing to hold out) with one a class
     right, held_out = [], []
     for candidate in SHRINKAGES if shrinkage is None else (shrinkage,):
-        distances = np.zeros((len(labels), classes))
-        for f in range(5):
+        distances = np.zeros((len(labels), classes))  # each leaf's, from the folds it was not in
+        for f in range(folds if folds > 1 else 0):
             training = fold != f
-            if training.all() or not training.any():
-                continue
             whiten, means = _discriminant(z[training], labels[training], classes, candidate)
             distances[~training] = _distances(whiten, means, z[~training])
-        right.append(int((distances[scored].argmin(axis=1) == labels[scored]).sum()))
-        held_out.append(distances[scored])
+        right.append(int((distances.argmin(axis=1) == labels).sum()))
+        held_out.append(distances)
     best = right.index(max(right))
     shrinkage = SHRINKAGES[best] if shrinkage is None else shrinkage
-    temperature = _temperature(held_out[best], labels[scored]) if scored.any() else 1.0
+    temperature = _temperature(held_out[best], labels) if folds > 1 else 1.0
     whiten, means = _discriminant(z, labels, classes, shrinkage)
     whiten, means = whiten / np.sqrt(temperature), means / np.sqrt(temperature)
     return {"whiten": whiten.tolist(), "class_means": means.tolist(), "shrinkage": shrinkage, "temperature": temperature}
