@@ -635,7 +635,7 @@ def key_species(key: str) -> str:
 
 # -- scoring ------------------------------------------------------------------------------------------
 
-_LEFT_OUT = re.compile(r"(\d+) (rectangles?|specks?|fragments?)")
+_LEFT_OUT = re.compile(r"(\d[\d,]*) (rectangles?|specks?|fragments?)")
 
 
 def left_out_of(messages: list[str]) -> dict[str, int]:
@@ -648,7 +648,7 @@ def left_out_of(messages: list[str]) -> dict[str, int]:
         if not found:
             raise ValueError(f"cannot read the left-out warning: {message!r}")
         for number, reason in found:
-            counts[reason.rstrip("s") + "s"] += int(number)
+            counts[reason.rstrip("s") + "s"] += int(number.replace(",", ""))
     return dict(counts)
 
 

@@ -17,6 +17,7 @@ import leafprep
 from leafprep.cli import app
 from leafprep.loading import file_px_per_mm
 from leafprep.segmentation import analyse_leaves, split_touching
+from leafprep.segmentation.multiple import leaf_notes
 from leafprep.synthetic import leaf_bed
 from photos import SHARED
 
@@ -145,6 +146,11 @@ def test_a_photo_with_500_specks_is_not_500_leaves():
     left_out = analyse_leaves(photo, max_pixels=10**8, warn=False).left_out
     assert left_out.get("specks", 0) > 250
 
+
+
+def test_the_left_out_summary_groups_thousands_so_that_a_dithered_photo_reads_plainly():
+    notes = leaf_notes([], {"specks": 89816, "rectangles (reference squares, colour chips, labels)": 3})
+    assert notes == ["left out as not leaves: 89,816 specks, 3 rectangles (reference squares, colour chips, labels)"]
 
 def _ellipses_scan(dpi: int) -> tuple[bytes, list[float]]:
     """A white scan with three anti-aliased green ovals of known area (square pixels), as a JPEG with its resolution."""

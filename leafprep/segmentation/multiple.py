@@ -736,7 +736,7 @@ def leaf_notes(leaves: list[LeafObject], left_out: dict[str, int]) -> list[str]:
     """The warnings of a multi-leaf photo: what was left out (one line), then each leaf's, numbered."""
     notes = []
     if left_out:
-        notes.append("left out as not leaves: " + ", ".join(f"{count} {reason}" for reason, count in left_out.items()))
+        notes.append("left out as not leaves: " + ", ".join(f"{count:,} {reason}" for reason, count in left_out.items()))
     for index, leaf in enumerate(leaves):
         for note in leaf.notes:
             prefix = DOUBT if note.startswith(DOUBT) else ""
