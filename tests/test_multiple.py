@@ -147,10 +147,10 @@ def test_a_photo_with_500_specks_is_not_500_leaves():
     assert left_out.get("specks", 0) > 250
 
 
-
 def test_the_left_out_summary_groups_thousands_so_that_a_dithered_photo_reads_plainly():
     notes = leaf_notes([], {"specks": 89816, "rectangles (reference squares, colour chips, labels)": 3})
     assert notes == ["left out as not leaves: 89,816 specks, 3 rectangles (reference squares, colour chips, labels)"]
+
 
 def _ellipses_scan(dpi: int) -> tuple[bytes, list[float]]:
     """A white scan with three anti-aliased green ovals of known area (square pixels), as a JPEG with its resolution."""
