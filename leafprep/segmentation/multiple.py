@@ -47,14 +47,20 @@ from ..loading import ImageSource, _load
 from .common import order_statistics, working_image
 from .leaves import (
     DETAIL_SIDE,
+    DISTANCE_CAP,
     EDGE_BAND,
+    MIN_DISTANCE,
+    OTSU_FACTOR,
+    WEAK_FACTOR,
     _fill_holes,
+    _hysteresis,
     _is_rectangle,
     _largest_contour,
     _largest_part,
     _Scene,
     _scene,
     cut_petiole,
+    otsu_threshold,
     refine_edges,
     speck_disc,
     spread_doubt,
@@ -64,6 +70,7 @@ from .leaves import (
 __all__ = [
     "FRAGMENT_SHARE",
     "MANY_WORK_SIDE",
+    "OWN_MARGIN",
     "MIN_LEAF_SHARE",
     "LeafObject",
     "LeavesAnalysis",
@@ -114,6 +121,9 @@ OVERSIZED = 1.8
 #: A leaf's median share of its frame in real single-leaf phone photos (uci_dev, 111 photos: 0.15): the outlines of
 #: several leaves are placed as in a photo of each leaf alone, where :data:`~.leaves.EDGE_BAND` was measured.
 SINGLE_LEAF_SHARE = 0.15
+#: On a scan (the fast path), each leaf's threshold is taken again over its box widened by this share of its size on
+#: each side (:func:`_own_threshold`).
+OWN_MARGIN = 0.5
 
 # Why an object is left out: (one, several).
 _RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
@@ -515,6 +525,8 @@ def leaf_masks(
         local_ids = ids[y0:y1, x0:x1]
         owner = _nearest_owner(local_ids)
         mask = refined[y0:y1, x0:x1] & (owner == k)
+        if not scene.refined:  # a scan: the leaf's own threshold, as in a photo of it alone
+            mask = _own_threshold(scene.distance, ids, k, (x, y, w, h), (x0, y0, x1, y1), owner == k)
         if scene.refined:
             found = local_ids == k
             mask |= found & (scene.distance[y0:y1, x0:x1] > np.median(scene.distance[y0:y1, x0:x1][found]))
@@ -542,6 +554,49 @@ def leaf_masks(
         raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
+
+
+def _own_threshold(
+    distance: np.ndarray, ids: np.ndarray, k: int, box: tuple[int, int, int, int], window: tuple[int, int, int, int], own: np.ndarray
+) -> np.ndarray:
+    """Leaf ``k``'s mask within ``window`` on the fast path, thresholded as a photo of that leaf alone would be.
+
+    One threshold for the whole photo sits between the background and all
+    the leaves together: a pale leaf among dark ones loses its rim, a dark
+    one gains a halo. Here Otsu's threshold is taken again over the leaf's
+    own surroundings (its box widened by :data:`OWN_MARGIN` of its size on
+    each side, the other leaves and a margin round them left out) and the
+    leaf is grown from its pixels above it, by hysteresis as for the photo.
+
+    Parameters
+    ----------
+    distance : (M, N) ndarray of float32
+        The scene's distance from the background.
+    ids : (M, N) ndarray of int32
+        Each found leaf's pixels, numbered from 1.
+    k : int
+        The leaf.
+    box : tuple of int
+        Its ``(x, y, width, height)``.
+    window : tuple of int
+        ``(x0, y0, x1, y1)``: where its mask is wanted (its box and a margin).
+    own : bool ndarray
+        Within ``window``, the pixels nearer to it than to any other leaf.
+    """
+    height, width = ids.shape
+    x, y, w, h = box
+    x0, y0, x1, y1 = window
+    mx, my = round(OWN_MARGIN * w), round(OWN_MARGIN * h)
+    around = (slice(max(0, y - my), min(height, y + h + my)), slice(max(0, x - mx), min(width, x + w + mx)))
+    others = (ids[around] > 0) & (ids[around] != k)
+    grow = max(3, round(0.01 * max(height, width)))
+    near_others = cv2.dilate(others.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)).astype(bool)
+    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distance[around][~near_others], DISTANCE_CAP)))
+    local = distance[y0:y1, x0:x1]
+    found = ids[y0:y1, x0:x1] == k
+    strong = cv2.morphologyEx((local > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(ids.shape)).astype(bool)
+    grown = _hysteresis(strong & found, (local > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)) & own).astype(bool)
+    return grown if grown.any() else found & own
 
 
 def edge_band(typical: float, shape: tuple[int, int]) -> float:
