@@ -5,10 +5,10 @@ never imports TensorFlow::
 
     import leafprep
     digit = leafprep.normalize("photo.jpg")          # (28, 28) float32, ink bright on black
-    mask = leafprep.segment("photo.jpg")             # bool, the photo's height and width
+    mask = leafprep.segment("leaf.jpg", kind="leaf") # bool, the photo's height and width (kind="digit" by default)
     for d in leafprep.normalize_all("sheet.jpg"):    # every digit, in reading order
         print(d.box, d.image.shape)
-    for leaf in leafprep.segment_all("scan.jpg"):    # every leaf of a scanner bed: box, mask, area
+    for leaf in leafprep.segment_all("scan.jpg"):    # every leaf of a scanner bed: box, mask (the box's size), area
         print(leaf.index, leaf.box, leaf.area)
     leaf = leafprep.describe("leaf.jpg")             # shape, margin, colour, texture: leaf["solidity"]
 """

@@ -85,6 +85,11 @@ def _say(label: str, message: str) -> None:
     err_console.print(f"[red]{label}:[/red] {escape(message)}", highlight=False)
 
 
+def _inputs(count: int) -> str:
+    """'is 1 input' or 'are N inputs', for messages."""
+    return "is 1 input" if count == 1 else f"are {count} inputs"
+
+
 def _usage_error(message: str) -> typer.Exit:
     _say("error", message)
     return typer.Exit(EXIT_USAGE)
@@ -289,7 +294,7 @@ def normalize(
     out = out if out is not None else Path("normalized")
     single_file = out.suffix.lower() in (".png", ".npy")
     if single_file and (len(inputs) > 1 or all_digits):
-        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if all_digits else ''}: give a folder")
+        raise _usage_error(f"--out {out} names one file, but there {_inputs(len(inputs))}{' and --all' if all_digits else ''}: give a folder")
     if steps is not None and all_digits:
         raise _usage_error("--steps shows one object per photo and cannot be combined with --all")
     if all_digits and kind == Kind.auto:
@@ -392,7 +397,7 @@ def segment(
     out = out if out is not None else Path("masks")
     single_file = out.suffix.lower() == ".png"
     if single_file and (len(inputs) > 1 or every):
-        raise _usage_error(f"--out {out} names one file, but there are {len(inputs)} inputs{' and --all' if every else ''}: give a folder")
+        raise _usage_error(f"--out {out} names one file, but there {_inputs(len(inputs))}{' and --all' if every else ''}: give a folder")
     if every and kind == Kind.auto:
         raise _usage_error("--all needs to know what to look for: use it with --kind leaf or --kind digit")
     outputs = _Outputs(out, ".png", single_file)
@@ -471,9 +476,12 @@ def segment(
 @app.command()
 def describe(
     photos: Annotated[list[str], typer.Argument(help="Leaf photos, folders (searched recursively) or glob patterns.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row a photo (source, label, then every descriptor).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV file: one row a photo, or a leaf with --all (source, label, then every descriptor).")],
     px_per_mm: Annotated[
-        Optional[float], typer.Option(min=1e-6, help="Pixels of the full photo per millimetre, for the sizes in mm (else they are empty).")
+        Optional[float],
+        typer.Option(
+            min=1e-6, help="Pixels of the full photo per millimetre, for the sizes in mm (else the file's own resolution, else they are empty)."
+        ),
     ] = None,
     fill_holes: Annotated[bool, typer.Option(help="Fill every hole in the blade.")] = False,
     petiole: Annotated[bool, typer.Option(help="Keep the petiole (--no-petiole cuts it off).")] = True,
@@ -842,15 +850,22 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: model.keras, preprocessing.json, metrics.json, history.csv, logs/.")],
     model: Annotated[
         Optional[ModelName],
-        typer.Option(help="Which network (default: from the dataset: leaf-fused for leaves, convnet for digits; the recipe is printed)."),
+        typer.Option(
+            help="Which network (default: from the dataset: descriptors for leaves with descriptors, convnet for the rest; the recipe is printed)."
+        ),
     ] = None,
     epochs: Annotated[
         Optional[int], typer.Option(min=1, help="At most this many epochs; early stopping may end sooner (default: the recipe's; 10 for digits).")
     ] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images a step (default: the model's; 128 for all of them).")] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(min=1, help="Images a step (default: the model's; 32 for descriptors and leaf-fused, 128 for the others).")
+    ] = None,
     learning_rate: Annotated[
         Optional[float],
-        typer.Option(min=1e-7, help="The starting rate; a cosine takes it to zero (default: the model's; 0.3 for softmax, 1e-3 for the others)."),
+        typer.Option(
+            min=1e-7,
+            help="The starting rate, taken to zero by a cosine (default: 0.3 for softmax, 3e-3 for descriptors and leaf-fused, 1e-3 for the rest).",
+        ),
     ] = None,
     optimizer: Annotated[
         Optional[OptimizerName], typer.Option(help="adam, or plain sgd (default: the model's; sgd for softmax, adam for the others).")
@@ -861,7 +876,7 @@ def train(
     patience: Annotated[
         Optional[int], typer.Option(min=1, help="Epochs without improvement before stopping (default: the recipe's; 3 for digits).")
     ] = None,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the weights' start, dropout, the shuffle and the augmentation: same seed, same run.")] = 0,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Batches an epoch at most (quick trials).")] = None,
     skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
     deskew: Annotated[
@@ -942,13 +957,16 @@ def predict(
     inputs = _collect(photos, batch)
     if batch.total == 0:
         raise _usage_error("no input given")
+    if all_digits and steps is not None:
+        raise _usage_error("--steps shows one object per photo and cannot be combined with --all")
     pictures = _Outputs(steps, ".png", steps.suffix.lower() == ".png" and len(inputs) == 1) if steps is not None else None
 
     def work(item: Input) -> None:
         if all_digits and loaded.settings["kind"] == "leaf":
             overall, leaves = predict_leaves(loaded, item.path, top_k=top_k)
             ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in overall)
-            out_console.print(f"{printable(str(item.path))}: {overall[0][0]}  ({ranked}; over {len(leaves)} leaves)", markup=False, highlight=False)
+            over = f"{len(leaves)} lea{'f' if len(leaves) == 1 else 'ves'}"
+            out_console.print(f"{printable(str(item.path))}: {overall[0][0]}  ({ranked}; over {over})", markup=False, highlight=False)
             for n, leaf in enumerate(leaves):
                 own = ", ".join(f"{label} {probability:.3f}" for label, probability in leaf.top)
                 out_console.print(f"  leaf {n:02d}: {leaf.label}  ({own})", markup=False, highlight=False)
@@ -1008,7 +1026,7 @@ def visualize(
     ] = Prior.auto,
     per_class: Annotated[int, typer.Option("--per-class", min=1, help="Dreams of each class (one row a class).")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the dreams (and of the prior's training).")] = 0,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Gradient steps of each dream [default: 300 on the prior, 150 without].")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Gradient steps of each dream (default: 300 on the prior, 150 without).")] = None,
 ) -> None:
     """Draw what a trained network learned: its weights, dreamt-up classes, where it looks, its feature maps."""
     suffix = out.suffix.lower()

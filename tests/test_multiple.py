@@ -377,6 +377,9 @@ def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_the
     assert [line.split(":")[0].strip() for line in lines] == ["leaf 00", "leaf 01", "leaf 02"]
     for line, leaf in zip(lines, leaves, strict=True):  # each leaf with its own top classes, as a photo of one leaf
         assert line.endswith(f"{leaf.label}  ({leaf.top[0][0]} {leaf.top[0][1]:.3f}, {leaf.top[1][0]} {leaf.top[1][1]:.3f})")
+    # One picture of steps a photo cannot show every leaf: refused before any work, as normalize --all --steps is.
+    refused = CliRunner().invoke(app, ["predict", str(serve_runs["leaves"]), str(source), "--all", "--steps", str(tmp_path / "why")])
+    assert refused.exit_code == 2 and "cannot be combined with --all" in refused.output and not (tmp_path / "why").exists()
 
 
 def test_a_leaf_cut_by_the_photo_border_is_flagged_and_the_others_are_not():

@@ -34,6 +34,8 @@ class TrainingRecipe:
     def describe(self) -> str:
         augment = f"'{self.augment}' augmentation" if self.augment else "no augmentation"
         held = f", {self.hold_out:.0%} of the training leaves held out to validate on where there is no val split" if self.hold_out else ""
+        if self.patience >= self.epochs:
+            return f"model {self.model}, {self.epochs} epochs, {augment}, no early stopping{held}"
         return f"model {self.model}, at most {self.epochs} epochs, {augment}, early stopping after {self.patience} epochs without progress{held}"
 
 
