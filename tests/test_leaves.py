@@ -190,6 +190,23 @@ def test_segment_leaf_on_swedish_scans():
         assert iou(quiet_segment(image, kind="leaf"), truth) >= 0.95, image.name
 
 
+def test_a_petiole_whose_base_has_the_card_colour_stays_with_its_leaf():
+    # A real photo: a poplar leaf on magenta card, its petiole's base as red as the card. Placing the edges cut the
+    # petiole off the blade and only the blade was kept; segment_all kept both. petiole=True keeps it in both.
+    photo = SHARED / "leaves" / "uci_dev" / "images" / "03_Populus_nigra" / "iPAD2_C03_EX01.jpg"
+    if not photo.exists():
+        pytest.skip("../shared/data/leaves is not here")
+    mask = quiet_segment(photo, kind="leaf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LeafprepWarning)
+        (found,) = leafprep.segment_all(photo)
+    x, y, w, h = found.box
+    assert np.array_equal(mask[y : y + h, x : x + w], found.mask) and mask.sum() == found.mask.sum()
+    rows = np.flatnonzero(mask.any(axis=1))
+    assert rows[-1] - rows[0] > 600  # blade and petiole (the blade alone is about 410 rows)
+    assert iou(quiet_segment(photo, kind="leaf", petiole=False), quiet_segment(photo, kind="leaf", petiole=True)) < 0.99
+
+
 def test_doubt_banner_wraps_to_fit_a_portrait_photo():
     import cv2
 

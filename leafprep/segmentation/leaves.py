@@ -683,7 +683,8 @@ def leaf_mask(
         # What stands out from the background more than the leaf's own middle does (a pale or red petiole
         # beside a dark blade) is leaf, whatever the local contrast says.
         mask |= found & (distance > np.median(distance[found]))
-        mask = _largest_part(mask) if mask.any() else labels == best
+        # Every part of the leaf as first found, where its edges split it (a petiole whose base has the card's colour).
+        mask = _parts_of(mask, found) if mask.any() else labels == best
     # On coloured card, holes of the card's own colour are the card seen through the leaf.
     card_holes = distance if not (neutral or fill_holes) else None
     mask = _fill_holes(mask, None if fill_holes else 0.01 * best_area, card_holes, 0.7 * threshold, flat)
@@ -763,6 +764,17 @@ def _largest_part(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected part of ``mask`` (``mask`` itself when it has one part or none)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) if count > 2 else mask
+
+
+def _parts_of(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` that overlap ``found`` (the leaf as first found, with the pieces joined to it)."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[found & mask])] = True
+    keep[0] = False
+    return keep[labels] if keep.any() else _largest_part(mask)
 
 
 def otsu_threshold(values: np.ndarray) -> float:

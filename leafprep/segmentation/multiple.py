@@ -57,6 +57,7 @@ from .leaves import (
     _is_rectangle,
     _largest_contour,
     _largest_part,
+    _parts_of,
     _Scene,
     _scene,
     cut_petiole,
@@ -734,17 +735,6 @@ def _give_pieces(parts: list[np.ndarray], extra: np.ndarray) -> list[np.ndarray]
         ids[part] = k + 1
     owner = _nearest_owner(ids)
     return [part | (extra & (owner == k + 1)) for k, part in enumerate(parts)]
-
-
-def _parts_of(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """The connected parts of ``mask`` that overlap ``found`` (the leaf as first found, with the pieces joined to it)."""
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    if count <= 2:
-        return mask
-    keep = np.zeros(count, bool)
-    keep[np.unique(labels[found & mask])] = True
-    keep[0] = False
-    return keep[labels] if keep.any() else _largest_part(mask)
 
 
 def _largest_outline(mask: np.ndarray) -> tuple[int, np.ndarray]:
