@@ -255,3 +255,15 @@ def test_a_dark_patch_of_a_blade_on_brown_wood_is_leaf_while_a_hole_showing_the_
     for mask in (alone, among):
         assert mask[dark].mean() > 0.99
         assert mask[hole].mean() < 0.01
+
+
+@pytest.mark.parametrize("kind", ["leaf", "digit"])
+def test_a_tiny_image_is_called_too_small_not_empty(kind):
+    tiny = np.full((5, 7, 3), 200, np.uint8)
+    with pytest.raises(NothingFoundError, match=r"the image is only 7x5 pixels") as caught:
+        quiet_segment(tiny, kind=kind)
+    assert "at least 16 pixels" in str(caught.value)
+    with pytest.raises(NothingFoundError, match=r"only 7x5 pixels"):
+        leafprep.segment_all(tiny, kind="leaf")
+    with pytest.raises(NothingFoundError, match=r"nothing stands out"):  # a blank photo of a fair size says what it is
+        quiet_segment(np.full((64, 64, 3), 200, np.uint8), kind="leaf")

@@ -5,15 +5,29 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import NothingFoundError, ParameterError
 
-__all__ = ["KINDS", "WORK_SIDE", "validate_kind", "working_image"]
+__all__ = ["KINDS", "MIN_IMAGE_SIDE", "WORK_SIDE", "nothing_found", "validate_kind", "working_image"]
 
 #: Kinds of object leafprep segments and normalises.
 KINDS = ("digit", "leaf")
 
 # Long side of the image that segmentation works on (pixels).
 WORK_SIDE = 1280
+
+#: An image with a side shorter than this that holds no object is called too small rather than empty.
+MIN_IMAGE_SIDE = 16
+
+
+def nothing_found(name: str, shape: tuple[int, ...], reason: str, hint: str, what: str) -> NothingFoundError:
+    """The error for a photo in which no ``what`` (digit, leaf) was found: ``reason`` and ``hint``, or, for an image
+    under :data:`MIN_IMAGE_SIDE` pixels on a side, that it is too small to hold one."""
+    height, width = shape[:2]
+    if min(height, width) < MIN_IMAGE_SIDE:
+        return NothingFoundError(
+            name, f"no {what} found: the image is only {width}x{height} pixels", f"give the photo itself, at least {MIN_IMAGE_SIDE} pixels a side"
+        )
+    return NothingFoundError(name, reason, hint)
 
 
 def order_statistics(image: np.ndarray, where: np.ndarray, ranks: tuple[int, ...], channel: int = 0) -> list[int]:

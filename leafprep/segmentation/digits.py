@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import NothingFoundError, ParameterError
+from ..errors import ParameterError
 from ..loading import ImageSource, _load
-from .common import odd, sample_values, working_image
+from .common import nothing_found, odd, sample_values, working_image
 
 __all__ = ["ink_map", "ink_mask", "ink_threshold", "find_digits", "analyse_digits", "detect_polarity", "sheet_digits", "DigitRegion", "DigitAnalysis"]
 
@@ -437,10 +437,12 @@ def analyse_digits(source: ImageSource, *, max_pixels: int, min_side: int) -> Di
     mask = ink_mask(ink, threshold)
     regions = find_digits(ink, mask)
     if not regions:
-        raise NothingFoundError(
+        raise nothing_found(
             loaded.name,
+            loaded.rgb.shape,
             "no digit found: the image holds no marks that stand out from the paper",
             "photograph the digit closer, in even light",
+            "digit",
         )
     scale = (loaded.full_shape[0] / work.shape[0], loaded.full_shape[1] / work.shape[1])
     return DigitAnalysis(work, ink, threshold, mask, regions, polarity, scale, crop)

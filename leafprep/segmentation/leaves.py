@@ -37,9 +37,9 @@ from itertools import pairwise
 import cv2
 import numpy as np
 
-from ..errors import DOUBT, LeafprepWarning, NothingFoundError
+from ..errors import DOUBT, LeafprepWarning
 from ..loading import ImageSource, _load
-from .common import odd, working_image
+from .common import nothing_found, odd, working_image
 
 __all__ = [
     "DETAIL_SIDE",
@@ -659,7 +659,9 @@ def leaf_mask(
         weight = 0.15 if _is_rectangle(area, contour) else 1.0
         candidates.append((area * weight * (0.6 if border else 1.0), i, bool(border), int(area)))
     if not candidates:
-        raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaf on a plain background")
+        raise nothing_found(
+            name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaf on a plain background", "leaf"
+        )
     candidates.sort(reverse=True)
     _, best, touches, best_area = candidates[0]
     mask = labels == best

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..errors import DOUBT, LeafprepWarning, NothingFoundError
+from ..errors import DOUBT, LeafprepWarning
 from ..geometry import reading_order
 from ..loading import ImageSource, _load
-from .common import order_statistics, working_image
+from .common import nothing_found, order_statistics, working_image
 from .leaves import (
     DETAIL_SIDE,
     DISTANCE_CAP,
@@ -129,6 +129,7 @@ OWN_MARGIN = 0.5
 # Why an object is left out: (one, several).
 _RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
 _SPECK = ("speck", "specks")
+_NO_LEAVES = ("no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
 _SEAM = ("seam across the frame (a joint between boards, a fold)", "seams across the frame (joints between boards, folds)")
 _FRAGMENT = ("fragment far smaller than the leaves", "fragments far smaller than the leaves")
 
@@ -462,7 +463,9 @@ def leaf_masks(
         else:
             kept.append(i)
     if not kept:
-        raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
+        raise nothing_found(
+            name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background", "leaf"
+        )
     areas = {i: int(stats[i, cv2.CC_STAT_AREA]) for i in kept}
     typical, leaf_count = _typical_area(labels, kept, areas, round(JOIN_GAP * max(height, width)))
     # How convex the photo's leaves are: the median solidity of the objects of about the typical leaf's area.
@@ -552,7 +555,9 @@ def leaf_masks(
         notes = [*notes, *([DOUBT + doubt] if doubt else [])]
         leaves.append(LeafObject(mask[by : by + bh, bx : bx + bw].copy(), box, measured, notes))
     if not leaves:
-        raise NothingFoundError(name, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background")
+        raise nothing_found(
+            name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background", "leaf"
+        )
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
 
