@@ -752,8 +752,11 @@ def _print_build_summary(report: Any) -> None:
     meta = report.info
     err_console.print(_class_table(meta, f"dataset in {report.out}"))
     found = meta["inputs"]
+    photos = {item.photo or item.source for item in report.items}
+    # With --all an input is a leaf (or a photo in which none was found).
+    inputs = f"leaves of {len(photos)} photo{'' if len(photos) == 1 else 's'}" if meta["options"].get("every") else "inputs"
     err_console.print(
-        f"inputs: {found['found']} found = {found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate; "
+        f"{inputs}: {found['found']} found = {found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate; "
         f"{len(meta['shards'])} shard(s); image {'x'.join(map(str, meta['image_shape']))}"
     )
     for item in report.items:
@@ -837,6 +840,14 @@ class ModelName(StrEnum):
     leaf_fused = "leaf-fused"
 
 
+class SplitName(StrEnum):
+    """The parts of a dataset."""
+
+    train = "train"
+    val = "val"
+    test = "test"
+
+
 class OptimizerName(StrEnum):
     """Optimisers of the bundled trainer (trainers.models.OPTIMIZERS)."""
 
@@ -918,7 +929,7 @@ def train(
 def evaluate(
     run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
     data: Annotated[Path, typer.Argument(help="A dataset folder built like the run's.")],
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: Annotated[SplitName, typer.Option(help="train, val or test.")] = SplitName.test,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the report and pictures (default: the run folder).")] = None,
     skip_damaged: Annotated[bool, typer.Option(help="Leave damaged records out (each named in a warning) instead of stopping.")] = False,
 ) -> None:
@@ -928,8 +939,8 @@ def evaluate(
     from trainers.evaluate import evaluate as check
 
     with _fails_cleanly(), _warnings_shown():
-        report = check(run_folder, data, split, out=out, skip_damaged=skip_damaged)
-    table = Table("class", "precision", "recall", "examples", title=f"{split}: accuracy {report['accuracy']:.4f} on {report['examples']}")
+        report = check(run_folder, data, split.value, out=out, skip_damaged=skip_damaged)
+    table = Table("class", "precision", "recall", "examples", title=f"{split.value}: accuracy {report['accuracy']:.4f} on {report['examples']}")
     for name, row in report["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", str(row["support"]))
     out_console.print(table)

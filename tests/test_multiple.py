@@ -358,6 +358,9 @@ def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_a
     build(tmp_path / "src", tmp_path / "ds2", options, workers=2)
     for name in ["manifest.csv", "dataset_info.json", *(p.name for p in (tmp_path / "ds").glob("*.tfrecord"))]:
         assert (tmp_path / "ds" / name).read_bytes() == (tmp_path / "ds2" / name).read_bytes(), name
+    # The summary counts leaves, and says of how many photos (six: four beds, a copy, a blank).
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "src"), "--out", str(tmp_path / "ds3"), "--kind", "leaf", "--size", "32", "--all"])
+    assert result.exit_code == 1 and "leaves of 6 photos: 16 found = 12 written + 1 rejected + 3 duplicate" in result.output
 
 
 def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_them(serve_runs, tmp_path):

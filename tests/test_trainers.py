@@ -188,6 +188,8 @@ def test_evaluate_reports_per_class_scores_confusion_and_mistakes(mnist_small, t
         assert (tmp_path / "run" / name).stat().st_size > 0
     result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), str(mnist_small)])
     assert result.exit_code == 0 and "precision" in result.output
+    wrong = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), str(mnist_small), "--split", "tset"])
+    assert wrong.exit_code == 2 and "tset" in wrong.output  # a wrong command line, as the README's exit codes say
 
 
 def test_predict_normalises_photos_with_the_runs_settings(digit_folder, tmp_path):  # noqa: F811
