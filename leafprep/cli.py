@@ -748,6 +748,9 @@ def _class_table(meta: dict[str, Any], title: str) -> Any:
     return table
 
 
+_LEFT_OUT = "left out as not leaves:"  # how segment_all's warning of what it left out starts (leaf_notes)
+
+
 def _print_build_summary(report: Any) -> None:
     meta = report.info
     err_console.print(_class_table(meta, f"dataset in {report.out}"))
@@ -762,15 +765,23 @@ def _print_build_summary(report: Any) -> None:
     for item in report.items:
         if item.status == "rejected":
             err_console.print(f"  rejected {printable(item.source)}: {item.reason}", markup=False, highlight=False)
-    warned = [item for item in report.items if item.status == "written" and item.warnings]
+    # What --all left out of a photo (specks, rectangles, fragments) is said once for all the photos; the warnings
+    # that ask for a look at an input are listed one by one.
+    left_out = sum(1 for item in report.items if item.status == "written" and _LEFT_OUT in item.warnings)
+    if left_out:
+        err_console.print(f"{left_out} photo(s) with specks, rectangles or fragments left out as not leaves (the 'warnings' column of manifest.csv)")
+    warned = [
+        (item, [w for w in item.warnings.split("; ") if w and not w.startswith(_LEFT_OUT)]) for item in report.items if item.status == "written"
+    ]
+    warned = [(item, notes) for item, notes in warned if notes]
     if warned:
         doubtful = found.get("doubtful", 0)
         err_console.print(
             f"[yellow]{len(warned)} written input(s) with warnings, {doubtful} of them with a doubtful mask[/yellow] "
             "(check them: the 'warnings' column of manifest.csv lists each)"
         )
-        for item in warned:
-            err_console.print(f"  warning {printable(item.source)}: {item.warnings}", markup=False, highlight=False)
+        for item, notes in warned:
+            err_console.print(f"  warning {printable(item.source)}: {'; '.join(notes)}", markup=False, highlight=False)
 
 
 @app.command()

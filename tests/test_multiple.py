@@ -361,6 +361,9 @@ def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_a
     # The summary counts leaves, and says of how many photos (six: four beds, a copy, a blank).
     result = CliRunner().invoke(app, ["build", str(tmp_path / "src"), "--out", str(tmp_path / "ds3"), "--kind", "leaf", "--size", "32", "--all"])
     assert result.exit_code == 1 and "leaves of 6 photos: 16 found = 12 written + 1 rejected + 3 duplicate" in result.output
+    # What each bed left out (its square, strip and dust) is said once, not as a warning to check on every photo.
+    assert "4 photo(s) with specks, rectangles or fragments left out as not leaves" in result.output
+    assert not any(line.startswith("  warning") and "left out" in line for line in result.output.splitlines())
 
 
 def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_them(serve_runs, tmp_path):
