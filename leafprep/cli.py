@@ -748,6 +748,18 @@ def _class_table(meta: dict[str, Any], title: str) -> Any:
     return table
 
 
+def _options_text(options: dict[str, Any]) -> str:
+    """A dataset's build options as a line: 'kind leaf, size 64, split 0.67/0/0.33, ...' (unset ones left out)."""
+    parts = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "split":
+            value = "/".join(f"{v:.2g}" for v in value)
+        parts.append(f"{name} {value}")
+    return ", ".join(parts)
+
+
 _LEFT_OUT = "left out as not leaves:"  # how segment_all's warning of what it left out starts (leaf_notes)
 
 
@@ -809,7 +821,11 @@ def inspect(
     with _fails_cleanly():
         meta = info(folder)
     out_console.print(_class_table(meta, f"{folder}: {'x'.join(map(str, meta['image_shape']))}, {len(meta['labels'])} classes"))
-    out_console.print(f"train pixel mean {meta['train_pixel_mean']:.4f}, std {meta['train_pixel_std']:.4f}; options {meta['options']}")
+    out_console.print(
+        f"train pixel mean {meta['train_pixel_mean']:.4f}, std {meta['train_pixel_std']:.4f}; built with {_options_text(meta['options'])}",
+        markup=False,
+        highlight=False,
+    )
 
     import numpy as np
 

@@ -220,6 +220,7 @@ def test_cli_build_inspect_verify(digit_folder, tmp_path):
     assert runner.invoke(app, ["verify", str(out)]).exit_code == 0
     inspected = runner.invoke(app, ["inspect", str(out)])
     assert inspected.exit_code == 0 and (out / "inspect.png").exists()
+    assert "built with kind digit" in inspected.output and "split 0.7/0.15/0.15" in inspected.output  # not a Python dict
 
 
 def test_swedish_leaves_build_with_two_to_one_split():
