@@ -463,9 +463,7 @@ def leaf_masks(
         else:
             kept.append(i)
     if not kept:
-        raise nothing_found(
-            name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background", "leaf"
-        )
+        raise nothing_found(name, rgb.shape, *_NO_LEAVES, "leaf")
     areas = {i: int(stats[i, cv2.CC_STAT_AREA]) for i in kept}
     typical, leaf_count = _typical_area(labels, kept, areas, round(JOIN_GAP * max(height, width)))
     # How convex the photo's leaves are: the median solidity of the objects of about the typical leaf's area.
@@ -528,13 +526,13 @@ def leaf_masks(
         x1, y1 = min(width, x + w + 2 * reach), min(height, y + h + 2 * reach)
         local_ids = ids[y0:y1, x0:x1]
         owner = _nearest_owner(local_ids)
-        mask = refined[y0:y1, x0:x1] & (owner == k)
-        if not scene.refined:  # a scan: the leaf's own threshold, as in a photo of it alone
-            mask = _own_threshold(scene.distance, ids, k, (x, y, w, h), (x0, y0, x1, y1), owner == k)
         if scene.refined:
             found = local_ids == k
+            mask = refined[y0:y1, x0:x1] & (owner == k)
             mask |= found & (scene.distance[y0:y1, x0:x1] > np.median(scene.distance[y0:y1, x0:x1][found]))
             mask = _parts_of(mask, found) if mask.any() else found
+        else:  # a scan: no edges placed; the leaf's own threshold, as in a scan of it alone
+            mask = _own_threshold(scene.distance, ids, k, (x, y, w, h), (x0, y0, x1, y1), owner == k)
         card_holes = scene.distance[y0:y1, x0:x1] if not (scene.neutral or fill_holes) else None
         mask = _fill_holes(mask, None if fill_holes else 0.01 * float(piece.sum()), card_holes, 0.7 * scene.threshold, scene.flat[y0:y1, x0:x1])
         if not petiole:
@@ -555,9 +553,7 @@ def leaf_masks(
         notes = [*notes, *([DOUBT + doubt] if doubt else [])]
         leaves.append(LeafObject(mask[by : by + bh, bx : bx + bw].copy(), box, measured, notes))
     if not leaves:
-        raise nothing_found(
-            name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaves on a plain background", "leaf"
-        )
+        raise nothing_found(name, rgb.shape, *_NO_LEAVES, "leaf")
     order = reading_order([leaf.box for leaf in leaves])
     return [leaves[i] for i in order], {(one if n == 1 else several): n for (one, several), n in left_out.items() if n}
 
@@ -565,7 +561,7 @@ def leaf_masks(
 def _own_threshold(
     distance: np.ndarray, ids: np.ndarray, k: int, box: tuple[int, int, int, int], window: tuple[int, int, int, int], own: np.ndarray
 ) -> np.ndarray:
-    """Leaf ``k``'s mask within ``window`` on the fast path, thresholded as a photo of that leaf alone would be.
+    """Leaf ``k``'s mask within ``window`` on a scan (the fast path), thresholded as a scan of that leaf alone would be.
 
     One threshold for the whole photo sits between the background and all
     the leaves together: a pale leaf among dark ones loses its rim, a dark
