@@ -330,9 +330,10 @@ def normalize(
             found = normalization.normalize_all(item.path, kind.value, size, **options)  # type: ignore[arg-type]
             for index, cutout in enumerate(found):
                 write_image(outputs.path(item, index), cutout.image)
-                show(f"{item.path} #{index} at x={cutout.box[0]} y={cutout.box[1]}", cutout.image)
+                x, y, w, h = cutout.box
+                show(f"{item.path} #{index:02d}: box x={x} y={y} w={w} h={h}", cutout.image)
                 if contact_sheet is not None:
-                    sheet_entries.append((f"{item.relative.stem} #{index}", None, cutout.image))
+                    sheet_entries.append((f"{item.relative.stem} #{index:02d}", None, cutout.image))
             _say_found(item, len(found), kind.value)
             return
         result = normalization.normalize_steps(item.path, kind.value, size, **options)  # type: ignore[arg-type]

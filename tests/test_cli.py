@@ -84,6 +84,9 @@ def test_normalize_all_writes_every_digit_of_a_sheet(tmp_path):
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == [f"sheet-0123456789-{i:02d}.png" for i in range(10)]
+    # The preview names each digit as its file and as segment --all do: #00 .. #09, with its box.
+    shown = invoke("normalize", sheet, "--all", "--out", tmp_path / "again", "--preview")
+    assert shown.exit_code == 0 and "sheet-0123456789.jpg #00: box x=" in shown.output and " #09: box " in shown.output
 
 
 def test_normalize_folder_mirrors_its_layout(tmp_path):
