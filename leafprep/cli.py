@@ -276,7 +276,9 @@ def normalize(
     file_format: Annotated[str, typer.Option("--format", help="File type written into an output folder: png or npy.")] = "png",
     preview: Annotated[bool, typer.Option(help="Print each result as a block-character picture.")] = False,
     steps: Annotated[Optional[Path], typer.Option(help="Write a picture of every stage: a .png/.svg/.pdf file (one input) or a folder.")] = None,
-    contact_sheet: Annotated[Optional[Path], typer.Option("--contact-sheet", help="Write one PNG with every photo beside its result.")] = None,
+    contact_sheet: Annotated[
+        Optional[Path], typer.Option("--contact-sheet", help="Write one PNG with every photo beside its result (with --all: every object found).")
+    ] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
     """Normalise photos of handwritten digits or leaves into MNIST-style images.
