@@ -183,6 +183,16 @@ def test_on_a_scan_each_leaf_is_outlined_as_a_scan_of_it_alone_would_outline_it(
         assert max(together) > 0.999
 
 
+def test_a_leaf_hemmed_in_by_others_keeps_the_beds_threshold():
+    from leafprep.segmentation.multiple import _own_threshold
+
+    ids = np.full((60, 60), 2, np.int32)  # leaf 2 all round leaf 1: no background of leaf 1's own to take Otsu over
+    ids[28:31, 28:31] = 1
+    distance = np.full((60, 60), 50, np.float32)
+    mask = _own_threshold(distance, ids, 1, (28, 28, 3, 3), (20, 20, 40, 40), np.ones((20, 20), bool))
+    assert mask.sum() == 9 and mask[8:11, 8:11].all()
+
+
 def _ellipses_scan(dpi: int) -> tuple[bytes, list[float]]:
     """A white scan with three anti-aliased green ovals of known area (square pixels), as a JPEG with its resolution."""
     height, width = 1500, 2000

@@ -125,6 +125,8 @@ SINGLE_LEAF_SHARE = 0.15
 #: On a scan (the fast path), each leaf's threshold is taken again over its box widened by this share of its size on
 #: each side (:func:`_own_threshold`).
 OWN_MARGIN = 0.5
+#: ... and the bed's threshold kept where fewer pixels than this lie round the leaf away from the others.
+OWN_SAMPLE = 64
 
 # Why an object is left out: (one, several).
 _RECTANGLE = ("rectangle (a reference square, colour chip or label)", "rectangles (reference squares, colour chips, labels)")
@@ -593,9 +595,12 @@ def _own_threshold(
     others = (ids[around] > 0) & (ids[around] != k)
     grow = max(3, round(0.01 * max(height, width)))
     near_others = cv2.dilate(others.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)).astype(bool)
-    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distance[around][~near_others], DISTANCE_CAP)))
     local = distance[y0:y1, x0:x1]
     found = ids[y0:y1, x0:x1] == k
+    sample = distance[around][~near_others]
+    if sample.size < OWN_SAMPLE:  # hemmed in by other leaves: no surroundings of its own to threshold on
+        return found & own
+    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(sample, DISTANCE_CAP)))
     strong = cv2.morphologyEx((local > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(ids.shape)).astype(bool)
     grown = _hysteresis(strong & found, (local > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)) & own).astype(bool)
     return grown if grown.any() else found & own
