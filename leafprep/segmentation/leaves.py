@@ -750,9 +750,20 @@ def _objects(distance: np.ndarray) -> tuple[np.ndarray, float]:
     bright ruler or colour chart does not split the objects into two classes.
     Specks are opened away; fainter pixels that touch an object join it.
     """
-    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distance, DISTANCE_CAP)))
+    threshold = _object_threshold(distance)
     objects = cv2.morphologyEx((distance > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(distance.shape))
-    return _hysteresis(objects, distance > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)), threshold
+    return _hysteresis(objects, distance > _weak_level(threshold)), threshold
+
+
+def _object_threshold(distances: np.ndarray) -> float:
+    """The threshold between background and objects over ``distances``: :data:`OTSU_FACTOR` times Otsu's, the
+    distances capped at :data:`DISTANCE_CAP` first, at least :data:`MIN_DISTANCE`."""
+    return max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(distances, DISTANCE_CAP)))
+
+
+def _weak_level(threshold: float) -> float:
+    """How far from the background a fainter pixel must be to join an object it touches (hysteresis)."""
+    return max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)
 
 
 def speck_disc(shape: tuple[int, ...]) -> np.ndarray:

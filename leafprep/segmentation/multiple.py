@@ -47,21 +47,18 @@ from ..loading import ImageSource, _load
 from .common import nothing_found, order_statistics, working_image
 from .leaves import (
     DETAIL_SIDE,
-    DISTANCE_CAP,
     EDGE_BAND,
-    MIN_DISTANCE,
-    OTSU_FACTOR,
-    WEAK_FACTOR,
     _fill_holes,
     _hysteresis,
     _is_rectangle,
     _largest_contour,
     _largest_part,
+    _object_threshold,
     _parts_of,
     _Scene,
     _scene,
+    _weak_level,
     cut_petiole,
-    otsu_threshold,
     refine_edges,
     speck_disc,
     spread_doubt,
@@ -600,9 +597,9 @@ def _own_threshold(
     sample = distance[around][~near_others]
     if sample.size < OWN_SAMPLE:  # hemmed in by other leaves: no surroundings of its own to threshold on
         return found & own
-    threshold = max(MIN_DISTANCE, OTSU_FACTOR * otsu_threshold(np.minimum(sample, DISTANCE_CAP)))
+    threshold = _object_threshold(sample)
     strong = cv2.morphologyEx((local > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(ids.shape)).astype(bool)
-    grown = _hysteresis(strong & found, (local > max(0.75 * MIN_DISTANCE, WEAK_FACTOR * threshold)) & own).astype(bool)
+    grown = _hysteresis(strong & found, (local > _weak_level(threshold)) & own).astype(bool)
     return grown if grown.any() else found & own
 
 
