@@ -67,8 +67,8 @@ import leafprep
 from bench import leaf_photos
 from bench._mnist import ROOT
 from bench.leaf_peers import uci_dev
-from bench.leaf_quality import iou, pairs
-from leafprep.errors import DOUBT
+from bench.leaf_quality import best_iou, iou, pairs
+from leafprep.errors import DOUBT, LEFT_OUT
 
 RESULTS = ROOT / "bench" / "results"
 PICTURE = ROOT / "docs" / "images" / "leaf_beds.png"
@@ -635,16 +635,16 @@ def key_species(key: str) -> str:
 
 # -- scoring ------------------------------------------------------------------------------------------
 
-_LEFT_OUT = re.compile(r"(\d[\d,]*) (rectangles?|specks?|fragments?)")
+_LEFT_OUT_COUNTS = re.compile(r"(\d[\d,]*) (rectangles?|specks?|fragments?)")
 
 
 def left_out_of(messages: list[str]) -> dict[str, int]:
     """What segment_all's warning says it left out: rectangles, specks, fragments."""
     counts: Counter[str] = Counter()
     for message in messages:
-        if "left out as not leaves:" not in message:
+        if LEFT_OUT not in message:
             continue
-        found = _LEFT_OUT.findall(message.split("left out as not leaves:", 1)[1])
+        found = _LEFT_OUT_COUNTS.findall(message.split(LEFT_OUT, 1)[1])
         if not found:
             raise ValueError(f"cannot read the left-out warning: {message!r}")
         for number, reason in found:
@@ -808,13 +808,7 @@ def alone(bed: Bed) -> dict[str, list[float]]:
             except leafprep.NothingFoundError:
                 every = []
         out["segment"].append(round(iou(found, true_crop), 4))
-        best = 0.0
-        for thing in every:
-            mask = np.zeros(true_crop.shape, bool)
-            bx, by, bw, bh = thing.box
-            mask[by : by + bh, bx : bx + bw] = thing.mask
-            best = max(best, iou(mask, true_crop))
-        out["segment_all"].append(round(best, 4))
+        out["segment_all"].append(round(best_iou(every, true_crop), 4))
     return out
 
 

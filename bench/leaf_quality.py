@@ -62,6 +62,17 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
+def best_iou(found: list[Any], truth: np.ndarray) -> float:
+    """The IoU with ``truth`` of the object of ``found`` (``segment_all``'s, box and mask) that fits it best (0 when none)."""
+    best = 0.0
+    for thing in found:
+        x, y, w, h = thing.box
+        mask = np.zeros(truth.shape, bool)
+        mask[y : y + h, x : x + w] = thing.mask
+        best = max(best, iou(mask, truth))
+    return best
+
+
 def pairs() -> list[tuple[np.ndarray, np.ndarray, str]]:
     rows = list(csv.DictReader(open(MASKS / "pairs.csv")))
     out = []

@@ -33,7 +33,7 @@ import numpy as np
 
 import leafprep
 from bench._mnist import ROOT
-from bench.leaf_quality import iou, pairs
+from bench.leaf_quality import best_iou, iou, pairs
 
 RESULTS = ROOT / "bench" / "results" / "leaf_tiles.json"
 ROW = 6  # at most this many scans a row; beds of more have two rows
@@ -65,17 +65,6 @@ def tile(scans: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, 
         bed[y : y + height, x:] = bed[y : y + height, x - 1 : x]
         y += height
     return bed, truths
-
-
-def best_iou(found: list[leafprep.Found], truth: np.ndarray) -> float:
-    """The IoU of the found leaf that fits ``truth`` best (0 when none overlaps it)."""
-    best = 0.0
-    for leaf in found:
-        x, y, w, h = leaf.box
-        mask = np.zeros(truth.shape, bool)
-        mask[y : y + h, x : x + w] = leaf.mask
-        best = max(best, iou(mask, truth))
-    return best
 
 
 def figures(values: list[float]) -> dict[str, float]:

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ._version import __version__
-from .errors import DOUBT, LeafprepError, LeafprepWarning, printable
+from .errors import DOUBT, LEFT_OUT, LeafprepError, LeafprepWarning, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -763,9 +763,6 @@ def _options_text(options: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-_LEFT_OUT = "left out as not leaves:"  # how segment_all's warning of what it left out starts (leaf_notes)
-
-
 def _print_build_summary(report: Any) -> None:
     meta = report.info
     err_console.print(_class_table(meta, f"dataset in {report.out}"))
@@ -782,12 +779,10 @@ def _print_build_summary(report: Any) -> None:
             err_console.print(f"  rejected {printable(item.source)}: {item.reason}", markup=False, highlight=False)
     # What --all left out of a photo (specks, rectangles, fragments) is said once for all the photos; the warnings
     # that ask for a look at an input are listed one by one.
-    left_out = sum(1 for item in report.items if item.status == "written" and _LEFT_OUT in item.warnings)
+    left_out = sum(1 for item in report.items if item.status == "written" and LEFT_OUT in item.warnings)
     if left_out:
         err_console.print(f"{left_out} photo(s) with specks, rectangles or fragments left out as not leaves (the 'warnings' column of manifest.csv)")
-    warned = [
-        (item, [w for w in item.warnings.split("; ") if w and not w.startswith(_LEFT_OUT)]) for item in report.items if item.status == "written"
-    ]
+    warned = [(item, [w for w in item.warnings.split("; ") if w and not w.startswith(LEFT_OUT)]) for item in report.items if item.status == "written"]
     warned = [(item, notes) for item, notes in warned if notes]
     if warned:
         doubtful = found.get("doubtful", 0)
@@ -977,6 +972,11 @@ def evaluate(
     err_console.print(f"confusion matrix in {escape(report['files']['confusion'])}, worst mistakes in {escape(report['files']['mistakes'])}")
 
 
+def _ranked(top: list[tuple[str, float]]) -> str:
+    """Classes and their probabilities, most likely first: 'oak 0.912, ash 0.051'."""
+    return ", ".join(f"{label} {probability:.3f}" for label, probability in top)
+
+
 @app.command()
 def predict(
     run_folder: Annotated[Path, typer.Argument(metavar="RUN", help="A run folder written by 'leafprep train'.")],
@@ -1005,12 +1005,11 @@ def predict(
     def work(item: Input) -> None:
         if all_digits and loaded.settings["kind"] == "leaf":
             overall, leaves = predict_leaves(loaded, item.path, top_k=top_k)
-            ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in overall)
+            ranked = _ranked(overall)
             over = f"{len(leaves)} lea{'f' if len(leaves) == 1 else 'ves'}"
             out_console.print(f"{printable(str(item.path))}: {overall[0][0]}  ({ranked}; over {over})", markup=False, highlight=False)
             for n, leaf in enumerate(leaves):
-                own = ", ".join(f"{label} {probability:.3f}" for label, probability in leaf.top)
-                out_console.print(f"  leaf {n:02d}: {leaf.label}  ({own})", markup=False, highlight=False)
+                out_console.print(f"  leaf {n:02d}: {leaf.label}  ({_ranked(leaf.top)})", markup=False, highlight=False)
             return
         if all_digits:
             number, found = predict_sheet(loaded, item.path, top_k=top_k)
@@ -1018,7 +1017,7 @@ def predict(
             out_console.print(f"{printable(str(item.path))}: {number}  ({digits})", markup=False, highlight=False)
             return
         prediction = answer(loaded, [item.path], top_k=top_k)[0]
-        ranked = ", ".join(f"{label} {probability:.3f}" for label, probability in prediction.top)
+        ranked = _ranked(prediction.top)
         out_console.print(f"{printable(str(item.path))}: {prediction.label}  ({ranked})", markup=False, highlight=False)
         if pictures is not None:
             target = pictures.path(item)

@@ -77,6 +77,8 @@ class ParameterError(LeafprepError, ValueError):
 
 #: Warnings that doubt an object's mask start with this (``build`` counts them as doubtful inputs).
 DOUBT = "doubtful mask: "
+#: The warning of what a photo of several leaves left out (specks, rectangles, fragments) starts with this.
+LEFT_OUT = "left out as not leaves: "
 
 
 class LeafprepWarning(UserWarning):

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..errors import DOUBT, LeafprepWarning
+from ..errors import DOUBT, LEFT_OUT, LeafprepWarning
 from ..geometry import reading_order
 from ..loading import ImageSource, _load
 from .common import nothing_found, order_statistics, working_image
@@ -784,7 +784,7 @@ def leaf_notes(leaves: list[LeafObject], left_out: dict[str, int]) -> list[str]:
     """The warnings of a multi-leaf photo: what was left out (one line), then each leaf's, numbered."""
     notes = []
     if left_out:
-        notes.append("left out as not leaves: " + ", ".join(f"{count:,} {reason}" for reason, count in left_out.items()))
+        notes.append(LEFT_OUT + ", ".join(f"{count:,} {reason}" for reason, count in left_out.items()))
     for index, leaf in enumerate(leaves):
         for note in leaf.notes:
             prefix = DOUBT if note.startswith(DOUBT) else ""
