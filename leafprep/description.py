@@ -197,19 +197,16 @@ def _elliptic_fourier(points: np.ndarray, harmonics: int = _HARMONICS) -> np.nda
     b = factor * (dsin @ ratio[:, 0])
     c = factor * (dcos @ ratio[:, 1])
     d = factor * (dsin @ ratio[:, 1])
-    coeffs = np.stack([a, b, c, d], axis=1)
-    # Start point: rotate the phase so that the first harmonic starts at its semi-major axis.
+    # Start point: rotate the phase so that the first harmonic starts at its semi-major axis
+    # (each harmonic's [[a, b], [c, d]] times the rotation by (k + 1) theta), all harmonics at once.
     theta = 0.5 * np.arctan2(2 * (a[0] * b[0] + c[0] * d[0]), a[0] ** 2 - b[0] ** 2 + c[0] ** 2 - d[0] ** 2)
-    turned = np.empty_like(coeffs)
-    for k in range(harmonics):
-        angle = (k + 1) * theta
-        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        turned[k] = (np.array([[a[k], b[k]], [c[k], d[k]]]) @ rotation).reshape(-1)
-    # Rotation: turn the semi-major axis onto x; size: make it 1.
-    psi = np.arctan2(turned[0, 2], turned[0, 0])
-    spin = np.array([[np.cos(psi), np.sin(psi)], [-np.sin(psi), np.cos(psi)]])
-    for k in range(harmonics):
-        turned[k] = (spin @ turned[k].reshape(2, 2)).reshape(-1)
+    angle = n[:, 0] * theta
+    ca, sa = np.cos(angle), np.sin(angle)
+    ta, tb, tc, td = a * ca + b * sa, b * ca - a * sa, c * ca + d * sa, d * ca - c * sa
+    # Rotation: turn the semi-major axis onto x (the spin [[cos, sin], [-sin, cos]] times each harmonic); size: make it 1.
+    psi = np.arctan2(tc[0], ta[0])
+    cp, sp = np.cos(psi), np.sin(psi)
+    turned = np.stack([cp * ta + sp * tc, cp * tb + sp * td, cp * tc - sp * ta, cp * td - sp * tb], axis=1)
     major = abs(turned[0, 0]) or 1.0
     magnitudes = np.abs(turned / major)
     return np.concatenate([[magnitudes[0, 3]], magnitudes[1:].reshape(-1)])
@@ -407,7 +404,7 @@ def _glcm_statistics(levels: np.ndarray) -> list[float]:
     std_i, std_j = np.sqrt(np.einsum("ij,ij->i", p, diff_i**2)), np.sqrt(np.einsum("ij,ij->i", p, diff_j**2))
     flat = (std_i < 1e-15) | (std_j < 1e-15)  # one level: correlation 1, as scikit-image defines it
     correlation = np.where(flat, 1.0, np.einsum("ij,ij->i", p, diff_i * diff_j) / np.where(flat, 1.0, std_i * std_j))
-    return [float(np.nan_to_num(v).mean()) for v in (contrast, homogeneity, energy, correlation)]
+    return [float(v) for v in np.nan_to_num(np.stack([contrast, homogeneity, energy, correlation])).mean(axis=1)]
 
 
 def _colour(photo: np.ndarray, mask: np.ndarray) -> list[float]:

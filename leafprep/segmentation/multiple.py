@@ -363,6 +363,10 @@ def _cut_at_notches(mask: np.ndarray, typical_area: float) -> list[np.ndarray]:
     return sorted(parts, key=lambda part: -int(part.sum()))
 
 
+#: How far (pixels) outside a leaf the ring of background that :func:`soft_area` compares it with reaches.
+_RING_OUTER = 4
+
+
 def soft_area(photo: np.ndarray, mask: np.ndarray, others: np.ndarray | None = None) -> float:
     """The area of ``mask``'s object to a fraction of a pixel, from the colours along its outline.
 
@@ -386,11 +390,19 @@ def soft_area(photo: np.ndarray, mask: np.ndarray, others: np.ndarray | None = N
     """
     mask = np.asarray(mask, bool)
     count = float(mask.sum())
-    cross = np.ones((3, 3), np.uint8)
-    inner = cv2.erode(mask.astype(np.uint8), cross, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+    if not count:
+        return count
+    # Only the mask's box and the ring's reach round it matter: the same pixels, in the same order, as the whole image.
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    reach = _RING_OUTER + 1
+    y0, y1, x0, x1 = max(0, y - reach), min(mask.shape[0], y + h + reach), max(0, x - reach), min(mask.shape[1], x + w + reach)
+    photo, mask = photo[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    others = None if others is None else np.asarray(others, bool)[y0:y1, x0:x1]
+    cross, blob = np.ones((3, 3), np.uint8), mask.astype(np.uint8)
+    inner = cv2.erode(blob, cross, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
     core = cv2.erode(inner.astype(np.uint8), cross, iterations=2).astype(bool)
-    grown = cv2.dilate(mask.astype(np.uint8), cross).astype(bool)
-    ring = cv2.dilate(mask.astype(np.uint8), cross, iterations=4).astype(bool) & ~cv2.dilate(mask.astype(np.uint8), cross, iterations=2).astype(bool)
+    grown = cv2.dilate(blob, cross).astype(bool)
+    ring = cv2.dilate(blob, cross, iterations=_RING_OUTER).astype(bool) & ~cv2.dilate(blob, cross, iterations=2).astype(bool)
     if others is not None:
         ring &= ~others
     if core.sum() < 16 or ring.sum() < 16:
