@@ -47,6 +47,7 @@ import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,21 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return array if array.ndim == 3 else array[:, :, None]
 
 
+@contextmanager
+def _recorded() -> Iterator[list[str]]:
+    """The messages of the LeafprepWarnings given meanwhile (in the list yielded, once done); other warnings are ignored."""
+    import warnings
+
+    said: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", LeafprepWarning)
+        try:
+            yield said
+        finally:
+            said.extend(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning)))
+
+
 def _normalise(
     rgb: np.ndarray, options: BuildOptions, name: str = "<array>", full_shape: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, str, np.ndarray | None]:
@@ -303,12 +319,8 @@ def _normalise(
 
     ``full_shape``: the photo's size before a reduced decode, so that sizes are in the photo's own pixels.
     """
-    import warnings
-
     descriptors = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("always", LeafprepWarning)
+    with _recorded() as said:
         if options.kind == "none":
             image = as_is(rgb, options.size, options.mode)
         else:
@@ -320,7 +332,7 @@ def _normalise(
                 from .description import describe_normalised
 
                 descriptors = describe_normalised(steps, rgb, full_shape, name).values
-    return image, "; ".join(dict.fromkeys(w.message.message for w in caught if isinstance(w.message, LeafprepWarning))), descriptors
+    return image, "; ".join(said), descriptors
 
 
 def _first_pass(task: tuple[str, BuildOptions]) -> tuple[str, str, int | None, bytes | None, str]:
@@ -370,10 +382,12 @@ def first_pass_data(data: bytes, options: BuildOptions, name: str = "<bytes>") -
     sha = hashlib.sha256(data).hexdigest()
     dhash = None
     try:
-        loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=options.decode_side)
+        with _recorded() as said:  # a JPEG decoded past damage is a warning of its own
+            loaded = _load(data, max_pixels=DEFAULT_MAX_PIXELS, min_side=options.decode_side)
         rgb = loaded.rgb
         dhash = difference_hash(_small_gray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
         image, notes, descriptors = _normalise(rgb, options, name, loaded.full_shape)
+        notes = "; ".join([*said, *([notes] if notes else [])])
     except LeafprepError as exc:
         return sha, exc.reason, dhash, None, ""
     except Exception as exc:  # a bug on one input must not stop the build
@@ -393,7 +407,6 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
     and :func:`leafprep.describe_all` do). What was left out of the photo
     (rectangles, specks) is said in the first leaf's warnings.
     """
-    import warnings
 
     import cv2
 
@@ -409,14 +422,13 @@ def _first_pass_every(task: tuple[str, BuildOptions]) -> tuple[str, str, list[tu
         return "", error, []
     sha = hashlib.sha256(data).hexdigest()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _recorded() as said:
             found = analyse_leaves(data, max_pixels=DEFAULT_MAX_PIXELS, warn=False)
     except LeafprepError as exc:
         return sha, exc.reason, []
     except Exception as exc:  # a bug on one input must not stop the build
         return sha, f"internal error {type(exc).__name__}: {exc}", []
-    photo_notes = leaf_notes([], found.left_out)
+    photo_notes = [*said, *leaf_notes([], found.left_out)]
     leaves: list[tuple[int, bytes | None, str, tuple[int, int, int, int], str]] = []
     for index, leaf in enumerate(found.leaves):
         x, y, w, h = leaf.box

@@ -14,9 +14,13 @@ import io
 import os
 import re
 import struct
+import sys
+import tempfile
+import threading
 import warnings
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Union
@@ -24,7 +28,7 @@ from typing import Any, BinaryIO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageLoadError, ImageTooLargeError
+from .errors import ImageLoadError, ImageTooLargeError, LeafprepWarning
 
 __all__ = ["DEFAULT_MAX_PIXELS", "MIN_TRUSTED_DPI", "ImageSource", "load_image", "describe_source", "file_facts", "file_px_per_mm"]
 
@@ -251,7 +255,9 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L"):
             # OpenCV's libjpeg-turbo decode is faster than Pillow's, and can scale the DCT.
             reduction = 1 if min_side is None else max((r for r in (8, 4, 2) if min(width, height) >= r * min_side), default=1)
-            decoded = _decode_jpeg(data, reduction)
+            decoded, damage = _decode_jpeg(data, reduction)
+            if decoded is not None and damage:
+                _check_damage(data, name, damage)  # Pillow refuses what libjpeg only warned of: rejected; else a warning
             if decoded is not None:
                 return _Loaded(decoded, full, name, file_px_per_mm(image.info))
         try:
@@ -262,7 +268,7 @@ def _decode(data: bytes, name: str, *, max_pixels: int, min_side: int | None) ->
         except Image.DecompressionBombError as exc:
             raise ImageTooLargeError(name, str(exc)) from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-            raise ImageLoadError(name, f"is corrupt or truncated: {exc}", "re-export or re-download the file") from None
+            raise ImageLoadError(name, f"is corrupt or truncated: {_pillow_reason(exc)}", "re-export or re-download the file") from None
     return _Loaded(rgb, full, name, file_px_per_mm(image.info))
 
 
@@ -308,19 +314,97 @@ def _png_damage(data: bytes) -> str | None:
     return None
 
 
-def _decode_jpeg(data: bytes, reduction: int) -> np.ndarray | None:
-    """Decode a JPEG at full, 1/2, 1/4 or 1/8 size with OpenCV (libjpeg's DCT scaling), EXIF orientation applied.
+def _decode_jpeg(data: bytes, reduction: int) -> tuple[np.ndarray | None, str]:
+    """Decode a JPEG at full, 1/2, 1/4 or 1/8 size with OpenCV (libjpeg's DCT scaling), EXIF orientation applied,
+    and what libjpeg said of damaged data ("" when nothing).
 
-    Returns None where OpenCV cannot decode it (corrupt or truncated data); the
-    caller then decodes with Pillow, which gives the precise error.
+    The picture is None where OpenCV cannot decode it (corrupt or truncated
+    data); the caller then decodes with Pillow, which gives the precise error.
+    Damage that libjpeg decodes past (a corrupt data segment, stray bytes) it
+    only prints to the process's standard error, which OpenCV does not pass on:
+    that is read here (:func:`_c_stderr`).
     """
     import cv2
 
     flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[reduction]
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    with _c_stderr() as said:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    lines = said[0].splitlines(keepends=True) if said else []
+    damage = [line.strip() for line in lines if line.startswith(_LIBJPEG_DAMAGE)]
+    others = "".join(line for line in lines if not line.startswith(_LIBJPEG_DAMAGE))
+    if others and sys.stderr is not None:  # not libjpeg's (another thread's, meanwhile): passed on as it was
+        sys.stderr.write(others)
+        sys.stderr.flush()
     if bgr is None or bgr.ndim != 3:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return None, "; ".join(damage)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "; ".join(damage)
+
+
+#: How libjpeg's warnings of damaged data begin (its JWRN_* messages that a decode goes on past).
+_LIBJPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS parameters", "Warning: unknown JFIF revision")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _c_stderr() -> Iterator[list[str]]:
+    """Collect what C code writes to file descriptor 2 meanwhile (one string, in the list yielded, once done).
+
+    One thread at a time (a lock): another thread's C output in that moment
+    is collected too, and passed on by the caller. Where descriptor 2 cannot
+    be redirected, nothing is collected.
+    """
+    said: list[str] = []
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no descriptor 2, or no sys.stderr (pythonw)
+            yield said
+            return
+        try:
+            sink = _sink()
+            os.dup2(sink, 2)
+            try:
+                yield said
+            finally:
+                os.dup2(saved, 2)
+                written = os.lseek(sink, 0, os.SEEK_CUR)
+                if written:  # rarely: read it, and empty the file for the next time
+                    os.lseek(sink, 0, os.SEEK_SET)
+                    said.append(os.read(sink, written).decode("utf-8", "replace"))
+                    os.lseek(sink, 0, os.SEEK_SET)
+                    os.ftruncate(sink, 0)
+        finally:
+            os.close(saved)
+
+
+_SINKS: dict[int, int] = {}
+
+
+def _sink() -> int:
+    """This process's scratch file for :func:`_c_stderr`, a descriptor (one a process: a forked worker opens its own)."""
+    pid = os.getpid()
+    if pid not in _SINKS:
+        _SINKS.clear()  # the parent's, in a forked child: its offset is shared with the parent's
+        descriptor, path = tempfile.mkstemp(prefix="leafprep-stderr-")
+        os.unlink(path)  # nameless: gone with the process
+        _SINKS[pid] = descriptor
+    return int(_SINKS[pid])
+
+
+def _check_damage(data: bytes, name: str, damage: str) -> None:
+    """A JPEG that libjpeg decoded past damage: rejected where Pillow's decoder refuses it, else a warning that names it."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(name, f"is corrupt: {_pillow_reason(exc)} (libjpeg: {damage})", "re-export or re-download the file") from None
+    warnings.warn(LeafprepWarning(name, f"the JPEG data is damaged (libjpeg: {damage}): parts of the picture may be wrong"), stacklevel=4)
+
+
+def _pillow_reason(exc: BaseException) -> str:
+    """Pillow's message without its byte count ("image file is truncated (0 bytes not processed)" reads as if nothing were)."""
+    return re.sub(r"\s*\(\d+ bytes not processed\)", "", str(exc))
 
 
 def _pil_to_rgb8(image: Image.Image) -> np.ndarray:

@@ -159,6 +159,8 @@ def cases() -> list[Case]:
     return [
         Case("zero-byte PNG", "empty.png", _data(lambda p: b""), "error: the file is empty"),
         Case("truncated JPEG", "truncated.jpg", _data(lambda p: jpeg(p)[:2000]), "error: truncated"),
+        Case("JPEG with scrambled data", "scrambled.jpg", _data(lambda p: _damaged(jpeg(p), "scrambled")), "error: is corrupt"),
+        Case("JPEG with a zeroed block (decodes)", "zeroed.jpg", _data(lambda p: _damaged(jpeg(p), "zeroed")), "warning: the JPEG data is damaged"),
         Case("text file named .jpg", "text.jpg", _data(lambda p: b"shopping list: milk\n"), "error: not a recognised image"),
         Case("1x1 image", "one.png", _data(lambda p: png(np.zeros((1, 1, 3), np.uint8))), no_digit),
         Case("blank white page", "blank.jpg", _data(lambda p: jpeg(np.full((300, 200, 3), 245, np.uint8))), no_digit),
@@ -190,6 +192,15 @@ def cases() -> list[Case]:
         Case("leaf cut by the border", "cut.png", _data(_cut_leaf), "ok", "warning: touches the image border"),
         Case("several leaves", "several.png", _data(_several_leaves(3)), "ok", "warning: leaves found"),
     ]
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    """400 bytes in the middle of a JPEG's image data scrambled or zeroed, the file's length kept. libjpeg decodes
+    past both, saying so only on the process's standard error; Pillow refuses the scrambled one."""
+    damaged = bytearray(data)
+    middle = (damaged.index(b"\xff\xda") + len(damaged)) // 2
+    damaged[middle : middle + 400] = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes() if how == "scrambled" else bytes(400)
+    return bytes(damaged)
 
 
 def _cut_leaf(_: np.ndarray) -> bytes:

@@ -182,3 +182,43 @@ def test_load_image_names_non_ascii_files(tmp_path):
 def test_load_image_rejects_unusable_arrays(array, message):
     with pytest.raises(ImageLoadError, match=message):
         load_image(array)
+
+
+def _damaged_leaf_photo(how: str) -> bytes:
+    """A sample leaf photo with its entropy-coded data damaged in the middle (the file's length kept)."""
+    from photos import ROOT
+
+    data = bytearray((ROOT / "sample_data" / "leaves" / "ovata" / "leaf-1.jpg").read_bytes())
+    scan = data.index(b"\xff\xda")
+    middle = (scan + len(data)) // 2
+    block = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes() if how == "garbled" else bytes(400)
+    data[middle : middle + 400] = block
+    return bytes(data)
+
+
+def test_a_jpeg_that_libjpeg_only_warns_of_is_rejected_by_name_when_pillow_refuses_it(tmp_path, capfd):
+    path = tmp_path / "garbled.jpg"
+    path.write_bytes(_damaged_leaf_photo("garbled"))
+    with pytest.raises(ImageLoadError, match=r"garbled\.jpg: is corrupt: .*libjpeg: Corrupt JPEG data"):
+        load_image(path, min_side=64)
+    assert "Corrupt JPEG" not in capfd.readouterr().err  # not printed raw (by C, nameless) as well
+
+
+def test_a_jpeg_decoded_past_damage_comes_with_a_warning_that_names_it(tmp_path, capfd):
+    from leafprep import LeafprepWarning
+
+    path = tmp_path / "zeroed.jpg"
+    path.write_bytes(_damaged_leaf_photo("zeroed"))
+    with pytest.warns(LeafprepWarning, match=r"zeroed\.jpg: the JPEG data is damaged \(libjpeg: Corrupt JPEG data"):
+        image = load_image(path, min_side=64)
+    assert image.ndim == 3
+    assert "Corrupt JPEG" not in capfd.readouterr().err
+
+
+def test_a_truncated_jpeg_says_truncated_without_pillows_byte_count(tmp_path):
+    data = encode(page_with_digit(), "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) - 1])
+    with pytest.raises(ImageLoadError, match="truncated") as info:
+        load_image(path)
+    assert "bytes not processed" not in str(info.value)

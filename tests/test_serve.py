@@ -307,6 +307,7 @@ _CORPUS_STATUS = {
     "no digit found": 400,
     "over the limit": 413,
     "fails its CRC check": 400,
+    "is corrupt": 400,
     "an SVG drawing": 415,
     "HEIC": 415,
 }
