@@ -111,6 +111,23 @@ def test_segment_leaf_takes_the_largest_of_several_and_warns():
     assert iou(mask, truth) >= 0.97
 
 
+def test_the_several_leaves_warning_counts_the_leaves_segment_all_finds_and_says_how_to_get_each():
+    photo, truth = card_with_leaf(size=(300, 600))
+    cv2.rectangle(photo, (15, 15), (70, 70), (25, 25, 25), -1)  # a reference square: not a leaf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        leafprep.segment(photo, kind="leaf")
+    assert not [w for w in caught if "leaves found" in str(w.message)]
+    for centre in ((480, 110), (480, 210)):  # two more leaves, a little smaller, and a speck and a crumb beside them
+        cv2.ellipse(photo, centre, (70, 40), 0, 0, 360, (60, 120, 40), -1)
+    cv2.circle(photo, (560, 270), 2, (60, 120, 40), -1)
+    cv2.circle(photo, (80, 260), 12, (60, 120, 40), -1)
+    with pytest.warns(LeafprepWarning, match=r"3 leaves found: the largest is used \(--all, or segment_all\(\), gives each one\)"):
+        mask = leafprep.segment(photo, kind="leaf")
+    assert iou(mask, truth) >= 0.97
+    assert len(leafprep.segment_all(photo)) == 3
+
+
 def test_segment_leaf_mask_has_full_size_of_large_photo():
     photo, truth = card_with_leaf()
     large = cv2.resize(photo, (2400, 3000), interpolation=cv2.INTER_NEAREST)

@@ -100,6 +100,8 @@ _LAB_SCALE = 2.5
 _LIGHT_OFFSET = 8.0
 #: What :func:`leaf_mask` says of a photo of several leaves (after their count); ``serve`` reads every leaf of such a photo.
 SEVERAL_LEAVES = "leaves found: the largest is used"
+#: Where several leaves were found and one is used: how to get each one.
+ALL_HINT = "--all, or segment_all(), gives each one"
 #: mask_doubts: a mask is doubtful when its outline could be anywhere in a band of more than this share of its area.
 UNSURE_SHARE = 0.195
 # edge_spread looks this far (share of the longer side) either side of the outline.
@@ -656,19 +658,20 @@ def leaf_mask(
             continue
         border = x == 0 or y == 0 or x + w == width or y + h == height
         contour = _largest_contour(labels[y : y + h, x : x + w] == i)
-        weight = 0.15 if _is_rectangle(area, contour) else 1.0
-        candidates.append((area * weight * (0.6 if border else 1.0), i, bool(border), int(area)))
+        rectangle = _is_rectangle(area, contour)
+        weight = 0.15 if rectangle else 1.0
+        candidates.append((area * weight * (0.6 if border else 1.0), i, bool(border), int(area), rectangle))
     if not candidates:
         raise nothing_found(
             name, rgb.shape, "no leaf found: nothing stands out from the background", "photograph the leaf on a plain background", "leaf"
         )
     candidates.sort(reverse=True)
-    _, best, touches, best_area = candidates[0]
+    _, best, touches, best_area, _ = candidates[0]
     mask = labels == best
     # Leaflets and pieces separated by a thin gap join the leaf, one after another.
     gap = max(2, round(0.015 * max(height, width)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2)
-    joinable = {i for weight, i, _, area in candidates[1:] if weight >= 0.5 * area}  # not rectangles
+    joinable = {i for _, i, _, _, rectangle in candidates[1:] if not rectangle}
     while joinable:
         near = cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
         joining = {i for i in joinable if near[labels == i].any()}
@@ -695,11 +698,30 @@ def leaf_mask(
     notes = []
     if touches:
         notes.append("the leaf touches the image border: only the visible part is used")
-    others = sum(1 for _, i, border, area in candidates[1:] if not border and area >= 0.1 * best_area and not (mask & (labels == i)).any())
+    others = _other_leaves(candidates, best, mask, labels)
     if others:
-        notes.append(f"{others + 1} {SEVERAL_LEAVES}")
+        notes.append(f"{others + 1} {SEVERAL_LEAVES} ({ALL_HINT})")
     notes += [DOUBT + doubt for doubt in mask_doubts(mask, spread)]
     return mask, objects.astype(bool), distance, notes
+
+
+def _other_leaves(candidates: list[tuple[float, int, bool, int, bool]], best: int, mask: np.ndarray, labels: np.ndarray) -> int:
+    """How many leaves beside the chosen one ``segment_all`` would find, by its rules: rectangles (reference squares,
+    labels) left out, objects within its joining gap of one another one leaf, the typical leaf the lower median of
+    those of at least a tenth of the largest's area, and a fragment under :data:`~.multiple.FRAGMENT_SHARE` of it;
+    leaves cut by the border, and what joined the chosen leaf, not counted."""
+    from .multiple import FRAGMENT_SHARE, JOIN_GAP, _group_areas
+
+    kept = [i for _, i, _, _, rectangle in candidates if not rectangle]
+    if len(kept) < 2:
+        return 0
+    areas = {i: area for _, i, _, area, _ in candidates}
+    group_of, totals = _group_areas(labels, kept, areas, round(JOIN_GAP * max(labels.shape)))
+    sizable = sorted(area for area in totals.values() if area >= 0.1 * max(totals.values()))
+    typical = sizable[(len(sizable) - 1) // 2]
+    ours = {int(group_of[best])} | {int(group_of[i]) for i in kept if (mask & (labels == i)).any()}
+    cut = {int(group_of[i]) for _, i, border, _, _ in candidates if border and i in kept}
+    return sum(1 for group, area in totals.items() if group not in ours | cut and area >= FRAGMENT_SHARE * typical)
 
 
 @dataclass(frozen=True)

@@ -293,6 +293,14 @@ def _typical_area(labels: np.ndarray, kept: list[int], areas: dict[int, int], ga
     rowan leaves on light wood had a few leaflets for its typical leaf, and
     every leaf was cut into its leaflets.
     """
+    _, totals = _group_areas(labels, kept, areas, gap)
+    largest = max(totals.values())
+    sizable = sorted(a for a in totals.values() if a >= 0.1 * largest)
+    return float(sizable[(len(sizable) - 1) // 2]), len(sizable)
+
+
+def _group_areas(labels: np.ndarray, kept: list[int], areas: dict[int, int], gap: int) -> tuple[np.ndarray, Counter[int]]:
+    """Objects ``kept`` of ``labels`` within ``gap`` pixels of one another, as groups: (each label's group, each group's area)."""
     objects = np.isin(labels, kept).astype(np.uint8)
     reach = max(1, (gap + 1) // 2)
     _, groups = cv2.connectedComponents(cv2.dilate(objects, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)), connectivity=8)
@@ -301,9 +309,7 @@ def _typical_area(labels: np.ndarray, kept: list[int], areas: dict[int, int], ga
     totals: Counter[int] = Counter()
     for i in kept:
         totals[int(group_of[i])] += areas[i]
-    largest = max(totals.values())
-    sizable = sorted(a for a in totals.values() if a >= 0.1 * largest)
-    return float(sizable[(len(sizable) - 1) // 2]), len(sizable)
+    return group_of, totals
 
 
 def _crop(labels: np.ndarray, stat: np.ndarray) -> np.ndarray:
