@@ -316,7 +316,7 @@ def build_with_beam(
 
     options = _checked(options or BuildOptions())
     if options.every:
-        raise ParameterError("every", "every leaf of a photo (--all) is built by the local runner only: drop --runner beam")
+        raise ParameterError("every", "every leaf of a photo (every=True, --all) is built by leafprep.build.build only, not on Beam")
     source_text, out_text = os.fspath(source), os.fspath(out)
     if _remote(source_text):
         items, locations = _remote_items(source_text)

@@ -624,10 +624,16 @@ def build(
     shard_mb: Annotated[float, typer.Option(min=0.01, help="Target size of a shard in megabytes.")] = 64.0,
     descriptors: Annotated[bool, typer.Option(help="Leaves: store each leaf's descriptors in its records (--no-descriptors: images only).")] = True,
     every: Annotated[
-        bool, typer.Option("--all", help="Leaves: every leaf of a photo becomes an example (scanner beds); a photo's leaves share a split.")
+        bool,
+        typer.Option(
+            "--all", help="Leaves: every leaf of a photo becomes an example (scanner beds); a photo's leaves share a split. Local runner only."
+        ),
     ] = False,
     workers: Annotated[
-        Optional[int], typer.Option(min=0, help="Worker processes (default: the cores); with --runner beam or dask, those started here.")
+        Optional[int],
+        typer.Option(
+            min=0, help="Worker processes (default: the cores; 0 or 1: none, all in this process); with --runner beam or dask, those started here."
+        ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the contents of a non-empty folder that is not a leafprep dataset.")] = False,
     runner: Annotated[
@@ -667,6 +673,8 @@ def build(
         )
         if dask_address and runner != Runner.dask:
             raise _usage_error("--dask-address goes with --runner dask")
+        if every and runner != Runner.local:
+            raise _usage_error(f"--all (every leaf of a photo) is built by the local runner only: leave out --runner {runner.value}")
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         with Progress(

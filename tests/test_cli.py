@@ -214,3 +214,12 @@ def test_normalize_auto_says_what_it_chose(leaf_file, tmp_path):
 def test_normalize_refuses_mode_for_digits(photo, tmp_path):
     result = invoke("normalize", photo, "--mode", "rgb", "--out", tmp_path / "o.png")
     assert result.exit_code == 2 and "--mode is for leaves" in result.output
+
+
+@pytest.mark.parametrize("runner_name", ["beam", "dask"])
+def test_build_all_on_beam_or_dask_is_refused_as_a_usage_error_naming_the_runner_given(tmp_path, runner_name):
+    result = runner.invoke(app, ["build", str(tmp_path), "--kind", "leaf", "--all", "--out", str(tmp_path / "ds"), "--runner", runner_name])
+    assert result.exit_code == 2
+    assert f"--all (every leaf of a photo) is built by the local runner only: leave out --runner {runner_name}" in result.output
+    assert "building on" not in result.output and "every:" not in result.output
+    assert not (tmp_path / "ds").exists()
