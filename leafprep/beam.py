@@ -435,7 +435,7 @@ def build_with_beam(
         left = _left_behind(out_text, work)
         raise LeafprepError(out_text, f"the Beam build failed on {runner_name(arguments)}: {_runner_error(exc)}", left) from exc
     _clear(work)
-    return BuildReport(Path(out_text), items, meta)
+    return BuildReport(Path(out_text), items, meta, plan.dealt)
 
 
 def _runner_error(exc: BaseException) -> str:

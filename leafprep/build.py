@@ -95,9 +95,20 @@ class BuildReport:
     out: Path
     items: list[Item]
     info: dict[str, Any] = field(default_factory=dict)
+    dealt: bool = True  # the build dealt the splits (False: the source gave every input its split)
 
     def count(self, status: str) -> int:
         return sum(1 for item in self.items if item.status == status)
+
+    def empty_splits(self) -> list[str]:
+        """The splits the options give a share to that got no example (too few inputs a class for that share; with
+        ``every``, too few photos: a photo's leaves share a split). Presplit sources (folders or a CSV column) give their
+        own splits and none is missing."""
+        if not self.dealt:
+            return []
+        asked = self.info.get("options", {}).get("split") or ()
+        splits = self.info.get("splits", {})
+        return [name for name, share in zip(SPLITS, asked, strict=False) if share > 0 and not splits.get(name, {}).get("examples")]
 
 
 def natural_labels(names: set[str]) -> list[str]:
@@ -779,6 +790,7 @@ class _Plan:
     members: dict[str, list[Item]]  # split -> its examples, in the order they are written
     shard_counts: dict[str, int]
     ordered: list[tuple[str, int, Item]]  # (split, position in the split, item)
+    dealt: bool = True  # some input had no split from the source: the build dealt them (BuildReport.dealt)
 
     def shard_of(self, split: str, position: int) -> int:
         return position * self.shard_counts[split] // len(self.members[split])
@@ -808,6 +820,7 @@ def _plan(items: list[Item], options: BuildOptions, previous: dict[str, str], pe
             item.status, item.reason = "duplicate", f"same bytes as {first.source}"
             continue
         seen.setdefault(item.sha256, item)
+    dealt = any(item.split is None for item in items if item.status != "rejected")
     stratify([item for item in items if item.status != "rejected"], options.split, options.seed, previous)
     for item in items:
         if item.status == "duplicate":
@@ -829,7 +842,7 @@ def _plan(items: list[Item], options: BuildOptions, previous: dict[str, str], pe
         shard_counts[split] = max(1, min(len(members), math.ceil(total_bytes / (options.shard_mb * 1e6))))
 
     ordered = [(split, k, item) for split, members in plans.items() for k, item in enumerate(members)]
-    return _Plan(labels, label_index, similar, plans, shard_counts, ordered)
+    return _Plan(labels, label_index, similar, plans, shard_counts, ordered, dealt)
 
 
 def _finish(
@@ -1015,7 +1028,7 @@ def _build(
     meta = _finish(
         lambda name, text: (out / name).write_text(text, encoding="utf-8"), source, options, items, plan, counts, histogram, shards, described
     )
-    return BuildReport(out, items, meta)
+    return BuildReport(out, items, meta, plan.dealt)
 
 
 class _Workers:

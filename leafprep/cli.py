@@ -775,16 +775,22 @@ def _print_build_summary(report: Any) -> None:
     meta = report.info
     err_console.print(_class_table(meta, f"dataset in {report.out}"))
     found = meta["inputs"]
-    photos = {item.photo or item.source for item in report.items}
-    # With --all an input is a leaf (or a photo in which none was found).
-    inputs = f"leaves of {len(photos)} photo{'' if len(photos) == 1 else 's'}" if meta["options"].get("every") else "inputs"
-    err_console.print(
-        f"{inputs}: {found['found']} found = {found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate; "
-        f"{len(meta['shards'])} shard(s); image {'x'.join(map(str, meta['image_shape']))}"
-    )
+    counts = f"{found['written']} written + {found['rejected']} rejected + {found['duplicate']} duplicate"
+    if meta["options"].get("every"):  # an input is a leaf, or a whole photo where none could be had
+        photos = {item.photo or item.source for item in report.items}
+        whole = sum(1 for item in report.items if item.status == "rejected" and item.number < 0)
+        inputs = f"leaves of {len(photos)} photo{'' if len(photos) == 1 else 's'}: {counts}" + (
+            f" (of the rejected, {whole} a whole photo: unreadable, or no leaf found in it)" if whole else ""
+        )
+    else:
+        inputs = f"inputs: {found['found']} found = {counts}"
+    err_console.print(f"{inputs}; {len(meta['shards'])} shard(s); image {'x'.join(map(str, meta['image_shape']))}")
     for item in report.items:
         if item.status == "rejected":
             err_console.print(f"  rejected {printable(item.source)}: {item.reason}", markup=False, highlight=False)
+    for name in report.empty_splits():
+        few = "photos (a photo's leaves share a split)" if meta["options"].get("every") else "inputs"
+        err_console.print(f"[yellow]the {name} split is empty[/yellow]: too few {few} a class for its share; add more or change --split")
     # What --all left out of a photo (specks, rectangles, fragments) is said once for all the photos; the warnings
     # that ask for a look at an input are listed one by one.
     left_out = sum(1 for item in report.items if item.status == "written" and LEFT_OUT in item.warnings)

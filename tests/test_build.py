@@ -142,6 +142,7 @@ def test_presplit_folders_and_csv_groups_keep_their_split(tmp_path, digit_folder
     report = build(root, tmp_path / "out", workers=0)
     assert {item.split for item in report.items if item.label == "two"} == {"test"}
     assert report.info["splits"]["train"]["per_class"]["one"] == 12
+    assert not report.dealt and report.empty_splits() == []  # no val folder: not a split the build left empty
     table = tmp_path / "list.csv"
     with open(table, "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -370,7 +370,12 @@ def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_a
         assert (tmp_path / "ds" / name).read_bytes() == (tmp_path / "ds2" / name).read_bytes(), name
     # The summary counts leaves, and says of how many photos (six: four beds, a copy, a blank).
     result = CliRunner().invoke(app, ["build", str(tmp_path / "src"), "--out", str(tmp_path / "ds3"), "--kind", "leaf", "--size", "32", "--all"])
-    assert result.exit_code == 1 and "leaves of 6 photos: 16 found = 12 written + 1 rejected + 3 duplicate" in result.output
+    assert result.exit_code == 1
+    summary = "leaves of 6 photos: 12 written + 1 rejected + 3 duplicate (of the rejected, 1 a whole photo: unreadable, or no leaf found in it)"
+    assert summary in result.output
+    # Two beds a species and the default 80/10/10: no bed is left for validation or test, and the summary says so.
+    assert "the val split is empty: too few photos (a photo's leaves share a split) a class for its share" in result.output
+    assert "the test split is empty" in result.output and report.empty_splits() == [] and report.dealt
     # What each bed left out (its square, strip and dust) is said once, not as a warning to check on every photo.
     assert "4 photo(s) with specks, rectangles or fragments left out as not leaves" in result.output
     assert not any(line.startswith("  warning") and "left out" in line for line in result.output.splitlines())
