@@ -382,7 +382,7 @@ def test_build_all_makes_one_example_a_leaf_keeps_a_photos_leaves_in_one_split_a
 
 
 def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_them(serve_runs, tmp_path):
-    from trainers.predict import predict_leaves
+    from trainers.predict import disagreement, predict_leaves
 
     photo, _ = leaf_bed(np.random.default_rng(9), leaves=3, species="palmata", side=900)
     source = tmp_path / "bed.png"
@@ -398,6 +398,16 @@ def test_predict_all_names_every_leaf_of_a_photo_and_the_species_over_all_of_the
     assert [line.split(":")[0].strip() for line in lines] == ["leaf 00", "leaf 01", "leaf 02"]
     for line, leaf in zip(lines, leaves, strict=True):  # each leaf with its own top classes, as a photo of one leaf
         assert line.endswith(f"{leaf.label}  ({leaf.top[0][0]} {leaf.top[0][1]:.3f}, {leaf.top[1][0]} {leaf.top[1][1]:.3f})")
+    assert "the leaves disagree" not in result.output  # one species: they agree
+    # Leaves of two species side by side: each named, and the photo's answer said to be an average of disagreeing leaves.
+    other, _ = leaf_bed(np.random.default_rng(10), leaves=2, species="lanceolata", side=900)
+    mixed = tmp_path / "mixed.png"
+    Image.fromarray(np.concatenate([photo, other[: photo.shape[0]]], axis=1)).save(mixed)
+    with pytest.warns(leafprep.LeafprepWarning, match=r"mixed\.png: the leaves disagree \(3 say palmata, ") as said:
+        _, named = predict_leaves(serve_runs["leaves"], mixed)
+    labels = [leaf.label for leaf in named]
+    assert len(labels) == 5 and set(labels) != {"palmata"}
+    assert any(str(w.message).endswith(str(disagreement(labels))) for w in said)
     # One picture of steps a photo cannot show every leaf: refused before any work, as normalize --all --steps is.
     refused = CliRunner().invoke(app, ["predict", str(serve_runs["leaves"]), str(source), "--all", "--steps", str(tmp_path / "why")])
     assert refused.exit_code == 2 and "cannot be combined with --all" in refused.output and not (tmp_path / "why").exists()

@@ -164,6 +164,7 @@ def test_a_photo_of_several_leaves_names_every_leaf_with_its_box_and_the_species
     mean = np.mean([next(t["probability"] for t in entry["top"] if t["label"] == body["label"]) for entry in body["leaves"]])
     assert body["label"] == body["top"][0]["label"] and body["probability"] == pytest.approx(mean, abs=1e-5)
     assert any(w.startswith("left out as not leaves") for w in body["warnings"]) and picture(body["steps"]["photo"]).ndim == 3
+    assert any(w.startswith("the leaves disagree") for w in body["warnings"]) == (len({e["label"] for e in body["leaves"]}) > 1)
     single = client.post("/api/predict?run=leaves&sheet=false", files={"file": ("bed.png", encode(photo, "PNG"), "image/png")}).json()
     assert single["sheet"] is False and single["leaves"] == [] and any("the largest is used" in w for w in single["warnings"])
 

@@ -144,7 +144,29 @@ def predict_leaves(run: str | os.PathLike[str] | Run, photo: Any, *, top_k: int 
         Prediction(f"{photo} leaf {n:02d}", _top(loaded, p, top_k), image, p, None if descriptors is None else descriptors[n])
         for n, (image, p) in enumerate(zip(images, probabilities, strict=True))
     ]
+    differ = disagreement([leaf.label for leaf in leaves])
+    if differ:
+        import warnings
+
+        from leafprep.errors import LeafprepWarning
+
+        warnings.warn(LeafprepWarning(found.name, differ), stacklevel=2)
     return _top(loaded, probabilities.mean(axis=0), top_k), leaves
+
+
+def disagreement(labels: list[str]) -> str | None:
+    """What the leaves of one photo say where they name different species, most often named first (None where they agree).
+
+    >>> disagreement(["oak", "ash", "oak"])
+    'the leaves disagree (2 say oak, 1 says ash): the species over all of them averages their probabilities'
+    """
+    from collections import Counter
+
+    counts = Counter(labels).most_common()
+    if len(counts) < 2:
+        return None
+    said = ", ".join(f"{n} {'says' if n == 1 else 'say'} {label}" for label, n in counts)
+    return f"the leaves disagree ({said}): the species over all of them averages their probabilities"
 
 
 def save_steps(run: Run, photo: Any, prediction: Prediction, path: str | os.PathLike[str]) -> None:

@@ -216,6 +216,8 @@ def _leaves(
     species over all of them from their probabilities averaged."""
     from types import SimpleNamespace
 
+    from trainers.predict import disagreement
+
     from ..description import leaf_batch
     from ..figures import outline_all
     from ..normalization import _full_box
@@ -237,7 +239,8 @@ def _leaves(
         entries.append(entry)
     answer.update(sheet=True, leaves=entries, top=_top(served.labels, probabilities.mean(axis=0), top_k))
     answer["label"], answer["probability"] = answer["top"][0]["label"], answer["top"][0]["probability"]
-    answer["warnings"] = leaf_notes(found.leaves, found.left_out)
+    differ = disagreement([entry["label"] for entry in entries])
+    answer["warnings"] = leaf_notes(found.leaves, found.left_out) + ([differ] if differ else [])
     answer["learned"] = _learned(served, answer["label"])
     if steps:
         drawn = [SimpleNamespace(index=i, box=leaf.box, mask=leaf.mask, notes=leaf.notes) for i, leaf in enumerate(found.leaves)]
