@@ -340,8 +340,9 @@ def _decode_jpeg(data: bytes, reduction: int) -> tuple[np.ndarray | None, str]:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "; ".join(damage)
 
 
-#: How libjpeg's warnings of damaged data begin (its JWRN_* messages that a decode goes on past).
-_LIBJPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS parameters", "Warning: unknown JFIF revision")
+#: How libjpeg's warnings of damaged image data begin (its JWRN_* messages that a decode goes on past; those of odd
+#: but whole files, an unknown JFIF revision or unusual scan parameters, are not damage).
+_LIBJPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file")
 _STDERR_LOCK = threading.Lock()
 
 

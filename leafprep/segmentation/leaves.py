@@ -720,8 +720,8 @@ def _other_leaves(candidates: list[tuple[float, int, bool, int, bool]], best: in
     sizable = sorted(area for area in totals.values() if area >= 0.1 * max(totals.values()))
     typical = sizable[(len(sizable) - 1) // 2]
     ours = {int(group_of[best])} | {int(group_of[i]) for i in kept if (mask & (labels == i)).any()}
-    cut = {int(group_of[i]) for _, i, border, _, _ in candidates if border and i in kept}
-    return sum(1 for group, area in totals.items() if group not in ours | cut and area >= FRAGMENT_SHARE * typical)
+    cut = {int(group_of[i]) for _, i, border, _, rectangle in candidates if border and not rectangle}
+    return sum(1 for group, area in totals.items() if group not in ours and group not in cut and area >= FRAGMENT_SHARE * typical)
 
 
 @dataclass(frozen=True)
