@@ -9,6 +9,7 @@ scaling) when the caller needs fewer pixels than the file holds.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import io
 import os
@@ -357,13 +358,13 @@ def _c_stderr() -> Iterator[list[str]]:
     said: list[str] = []
     with _STDERR_LOCK:
         try:
+            sink = _sink()
             sys.stderr.flush()
             saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):  # no descriptor 2, or no sys.stderr (pythonw)
+        except (OSError, ValueError, AttributeError):  # no scratch file, no descriptor 2, or no sys.stderr (pythonw)
             yield said
             return
         try:
-            sink = _sink()
             os.dup2(sink, 2)
             try:
                 yield said
@@ -379,7 +380,7 @@ def _c_stderr() -> Iterator[list[str]]:
             os.close(saved)
 
 
-_SINKS: dict[int, int] = {}
+_SINKS: dict[int, Any] = {}
 
 
 def _sink() -> int:
@@ -387,10 +388,10 @@ def _sink() -> int:
     pid = os.getpid()
     if pid not in _SINKS:
         _SINKS.clear()  # the parent's, in a forked child: its offset is shared with the parent's
-        descriptor, path = tempfile.mkstemp(prefix="leafprep-stderr-")
-        os.unlink(path)  # nameless: gone with the process
-        _SINKS[pid] = descriptor
-    return int(_SINKS[pid])
+        scratch = tempfile.TemporaryFile(prefix="leafprep-stderr-")  # nameless (or deleted on close): gone with the process
+        atexit.register(scratch.close)
+        _SINKS[pid] = scratch
+    return int(_SINKS[pid].fileno())
 
 
 def _check_damage(data: bytes, name: str, damage: str) -> None:
