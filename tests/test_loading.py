@@ -222,3 +222,23 @@ def test_a_truncated_jpeg_says_truncated_without_pillows_byte_count(tmp_path):
     with pytest.raises(ImageLoadError, match="truncated") as info:
         load_image(path)
     assert "bytes not processed" not in str(info.value)
+
+
+def test_what_other_c_code_prints_while_a_jpeg_decodes_is_passed_on_as_it_was(monkeypatch, capfd):
+    import os
+
+    import cv2
+
+    from leafprep import loading
+
+    real = cv2.imdecode
+
+    def chatty(buffer, flag):
+        os.write(2, b"someone else's line\nCorrupt JPEG data: 3 extraneous bytes before marker 0xd9\n")
+        return real(buffer, flag)
+
+    monkeypatch.setattr(cv2, "imdecode", chatty)
+    picture, damage = loading._decode_jpeg(encode(page_with_digit(), "JPEG"), 1)
+    assert picture is not None and damage == "Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"
+    err = capfd.readouterr().err
+    assert "someone else's line\n" in err and "Corrupt JPEG" not in err
