@@ -710,15 +710,14 @@ def _other_leaves(candidates: list[tuple[float, int, bool, int, bool]], best: in
     labels) left out, objects within its joining gap of one another one leaf, the typical leaf the lower median of
     those of at least a tenth of the largest's area, and a fragment under :data:`~.multiple.FRAGMENT_SHARE` of it;
     leaves cut by the border, and what joined the chosen leaf, not counted."""
-    from .multiple import FRAGMENT_SHARE, JOIN_GAP, _group_areas
+    from .multiple import FRAGMENT_SHARE, JOIN_GAP, _group_areas, _typical_of
 
     kept = [i for _, i, _, _, rectangle in candidates if not rectangle]
     if len(kept) < 2:
         return 0
     areas = {i: area for _, i, _, area, _ in candidates}
     group_of, totals = _group_areas(labels, kept, areas, round(JOIN_GAP * max(labels.shape)))
-    sizable = sorted(area for area in totals.values() if area >= 0.1 * max(totals.values()))
-    typical = sizable[(len(sizable) - 1) // 2]
+    typical, _ = _typical_of(totals.values())
     ours = {int(group_of[best])} | {int(group_of[i]) for i in kept if (mask & (labels == i)).any()}
     cut = {int(group_of[i]) for _, i, border, _, rectangle in candidates if border and not rectangle}
     return sum(1 for group, area in totals.items() if group not in ours and group not in cut and area >= FRAGMENT_SHARE * typical)

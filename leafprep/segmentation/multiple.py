@@ -36,6 +36,7 @@ import itertools
 import math
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -293,9 +294,15 @@ def _typical_area(labels: np.ndarray, kept: list[int], areas: dict[int, int], ga
     rowan leaves on light wood had a few leaflets for its typical leaf, and
     every leaf was cut into its leaflets.
     """
-    _, totals = _group_areas(labels, kept, areas, gap)
-    largest = max(totals.values())
-    sizable = sorted(a for a in totals.values() if a >= 0.1 * largest)
+    return _typical_of(_group_areas(labels, kept, areas, gap)[1].values())
+
+
+def _typical_of(group_areas: Iterable[int]) -> tuple[float, int]:
+    """The typical leaf's area among groups of these areas (the lower median of those of at least a tenth of the
+    largest's), and how many those are."""
+    totals = list(group_areas)
+    largest = max(totals)
+    sizable = sorted(a for a in totals if a >= 0.1 * largest)
     return float(sizable[(len(sizable) - 1) // 2]), len(sizable)
 
 
