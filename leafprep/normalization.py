@@ -22,12 +22,13 @@ silhouette, the leaf's grey texture bright on black, or its colours on black.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from .errors import ParameterError
+from .errors import LeafprepWarning, ParameterError
 from .geometry import (
     MNIST_MARGIN,
     bounding_box,
@@ -44,7 +45,7 @@ from .geometry import (
 from .geometry import (
     deskew as deskew_image,
 )
-from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load
+from .loading import DEFAULT_MAX_PIXELS, ImageSource, _load, describe_source
 from .segmentation import (
     DETAIL_SIDE,
     KINDS,
@@ -61,7 +62,19 @@ from .segmentation import (
     working_image,
 )
 
-__all__ = ["Cutout", "Digit", "Steps", "MODES", "STROKE_RANGE", "detect_kind", "normalize", "normalize_all", "normalize_steps"]
+__all__ = [
+    "Cutout",
+    "Digit",
+    "Steps",
+    "MODES",
+    "SMALL_ENLARGEMENT",
+    "STROKE_RANGE",
+    "detect_kind",
+    "normalize",
+    "normalize_all",
+    "normalize_steps",
+    "small_object_note",
+]
 
 #: Stroke widths MNIST digits have, as a fraction of the digit's longer side
 #: (10th and 90th percentile over MNIST test digits, measured at half intensity).
@@ -132,6 +145,38 @@ class Steps:
     result: np.ndarray
     notes: list[str] = field(default_factory=list)
     scale: tuple[float, float] = (1.0, 1.0)
+
+
+#: An object enlarged more than this many times to fill its box comes out blurred: normalising it warns.
+SMALL_ENLARGEMENT = 2.0
+
+
+def small_object_note(box: tuple[int, int, int, int], size: int, margin: float, what: str) -> str | None:
+    """The warning for an object of full-size ``box`` that would be enlarged more than :data:`SMALL_ENLARGEMENT`
+    times to fill the box of an output of ``size`` pixels (None when it is large enough).
+
+    Examples
+    --------
+    >>> small_object_note((0, 0, 3, 6), 28, 4 / 28, "digit")[:76]
+    'the digit is only 3x6 pixels in the photo: enlarged 3.3 times to fill its 20'
+    >>> small_object_note((0, 0, 12, 20), 28, 4 / 28, "digit") is None
+    True
+    """
+    _, _, width, height = box
+    side = box_size_for(size, margin)
+    longest = max(width, height, 1)
+    if longest * SMALL_ENLARGEMENT >= side:
+        return None
+    return (
+        f"the {what} is only {width}x{height} pixels in the photo: enlarged {side / longest:.1f} times to fill its {side}-pixel box, "
+        "it comes out blurred (photograph it closer or at a higher resolution)"
+    )
+
+
+def _warn_small(name: str, note: str | None, notes: list[str]) -> None:
+    if note is not None:
+        notes.append(note)
+        warnings.warn(LeafprepWarning(name, note), stacklevel=4)
 
 
 def _min_side(size: int) -> int:
@@ -324,6 +369,7 @@ def normalize_steps(
         arguments; ``steps.kind`` is the kind used.
     """
     mode, margin = _check(kind, size, mode, margin)
+    name = describe_source(source)
     notes: list[str] = []
     if kind == "auto":
         loaded = _load(source, max_pixels=max_pixels, min_side=_min_side(size))
@@ -334,11 +380,15 @@ def normalize_steps(
         leaf = analyse_leaf(source, max_pixels=max_pixels, work_side=_leaf_work_side(size), fill_holes=fill_holes, petiole=petiole)
         result, crop = _leaf_image(leaf.photo, leaf.mask, size, mode, margin, orient)
         evidence = np.clip(leaf.distance / 100.0, 0.0, 1.0)
-        return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes + leaf.notes, leaf.scale)
+        notes += leaf.notes
+        box = cv2.boundingRect(leaf.mask.astype(np.uint8))
+        _warn_small(name, small_object_note(_full_box(box, leaf.scale), size, margin, "leaf"), notes)
+        return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes, leaf.scale)
     found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     best = found.regions[0]
     result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin, even=not found.crop)
     notes.append(f"ink {'darker' if found.polarity == 'dark' else 'lighter'} than the paper")
+    _warn_small(name, small_object_note(_full_box(best.box, found.scale), size, margin, "digit"), notes)
     return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes, found.scale)
 
 
@@ -405,6 +455,9 @@ def normalize(
         The leaf touches the border (only the visible part is used), there
         are several leaves (the largest is used), or the leaf's mask is
         doubtful (the message starts with ``"doubtful mask: "``: check it).
+        Digits and leaves: the object is so small in the photo that it is
+        enlarged more than :data:`SMALL_ENLARGEMENT` times to fill its box
+        (it comes out blurred).
 
     Examples
     --------
@@ -471,24 +524,38 @@ def normalize_all(
     Warns
     -----
     LeafprepWarning
-        Leaves: what was left out, and each leaf's notes, numbered.
+        Leaves: what was left out, and each leaf's notes, numbered. Digits
+        and leaves: each object enlarged more than :data:`SMALL_ENLARGEMENT`
+        times to fill its box, numbered (the note is in its ``notes`` too).
     """
     validate_kind(kind, ("digit", "leaf"))
     mode, margin = _check(kind, size, mode, margin)
     if kind == "leaf":
         found = analyse_leaves(source, max_pixels=max_pixels, fill_holes=fill_holes, petiole=petiole)
         leaves = []
-        for leaf in found.leaves:
+        for index, leaf in enumerate(found.leaves):
             x, y, w, h = leaf.box
             image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, size, mode, margin, orient)
-            leaves.append(Cutout(image, _full_box(leaf.box, found.scale), tuple(leaf.notes)))
+            box = _full_box(leaf.box, found.scale)
+            leaves.append(Cutout(image, box, (*leaf.notes, *_small_cutout(found.name, index, box, size, margin, "leaf"))))
         return leaves
     sheet = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     digits = []
-    for region in _reading_order(sheet_digits(sheet.regions)):
+    name = describe_source(source)
+    for index, region in enumerate(_reading_order(sheet_digits(sheet.regions))):
         image, _ = _digit_image(sheet.ink, region, sheet.threshold, size, deskew, margin, even=not sheet.crop)
-        digits.append(Cutout(image, _full_box(region.box, sheet.scale)))
+        box = _full_box(region.box, sheet.scale)
+        digits.append(Cutout(image, box, tuple(_small_cutout(name, index, box, size, margin, "digit"))))
     return digits
+
+
+def _small_cutout(name: str, index: int, box: tuple[int, int, int, int], size: int, margin: float, what: str) -> list[str]:
+    """:func:`normalize_all`'s note (and numbered warning) for object ``index`` when it is small."""
+    note = small_object_note(box, size, margin, what)
+    if note is None:
+        return []
+    warnings.warn(LeafprepWarning(name, f"{what} {index:02d}: {note}"), stacklevel=4)
+    return [note]
 
 
 def _full_box(box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[int, int, int, int]:

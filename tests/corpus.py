@@ -133,6 +133,12 @@ def _strip(picture: np.ndarray) -> bytes:
     return encode(strip, "PNG")
 
 
+def _tiny() -> np.ndarray:
+    tiny = np.full((12, 16, 3), 235, np.uint8)
+    tiny[3:9, 6:9] = 20
+    return tiny
+
+
 def _several_leaves(rng_seed: int) -> Callable[[np.ndarray], bytes]:
     def produce(picture: np.ndarray) -> bytes:
         from leafprep.synthetic import leaf_photo
@@ -179,6 +185,7 @@ def cases() -> list[Case]:
         Case("dangling symbolic link", "dangling.png", _symlink("nowhere/missing.png"), "error: which does not exist"),
         Case("unreadable file (no permission)", "secret.png", _unreadable, "error: permission denied"),
         Case("1x10000 image", "strip.png", _data(_strip), no_digit),
+        Case("12x16 image, a mark 3x6 pixels", "tiny.png", _data(lambda p: png(_tiny())), "warning: enlarged", "ok"),
         Case("palette PNG with transparency", "palette.png", _data(_palette_png), "ok"),
         Case("TIFF with several pages (first used)", "pages.tif", _data(_multipage_tiff), "ok"),
         Case("SVG drawing", "drawing.svg", _data(_svg), "error: an SVG drawing"),

@@ -276,3 +276,37 @@ def test_a_small_thin_digit_in_the_middle_of_a_large_empty_photo_is_found():
     ys, xs = np.nonzero(mask)
     assert xs.min() >= cx - 34 and xs.max() <= cx + 34 and ys.min() >= cy - 44 and ys.max() <= cy + 44  # the 7, nothing else
     assert xs.max() - xs.min() > 50 and ys.max() - ys.min() > 70  # all of it
+
+
+def test_a_digit_far_smaller_than_its_box_is_normalised_with_a_warning_that_it_comes_out_blurred():
+    page = np.full((12, 16), 255, np.uint8)
+    page[3:9, 6:9] = 0  # a 3x6-pixel mark: enlarged more than 3 times into the 20-pixel box
+    with pytest.warns(leafprep.LeafprepWarning, match=r"the digit is only \d+x\d+ pixels in the photo: enlarged [\d.]+ times .* blurred"):
+        out = leafprep.normalize(page)
+    assert out.shape == (28, 28) and out.max() == 1.0
+    with pytest.warns(leafprep.LeafprepWarning):
+        steps = leafprep.normalize_steps(page)
+    assert any("blurred" in note for note in steps.notes)
+
+
+def test_mnist_sized_digits_and_sheets_of_digits_are_normalised_without_a_size_warning(mnist_test):
+    import warnings
+
+    images, _ = mnist_test
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", leafprep.LeafprepWarning)
+        for digit in images[:20]:
+            leafprep.normalize(255 - digit)
+        digits = leafprep.normalize_all(SAMPLES / "sheets" / "sheet-0123456789.jpg")
+    assert not any(d.notes for d in digits)
+
+
+def test_normalize_all_numbers_each_small_digit_it_warns_of():
+    sheet = np.full((20, 48), 255, np.uint8)
+    for x in (6, 20, 34):
+        sheet[6:13, x : x + 3] = 0  # three marks 3x7 pixels: each enlarged nearly 3 times
+    with pytest.warns(leafprep.LeafprepWarning) as said:
+        digits = leafprep.normalize_all(sheet)
+    messages = [str(w.message) for w in said if "blurred" in str(w.message)]
+    assert len(digits) == 3 and all(len(d.notes) == 1 for d in digits)
+    assert [m.split(": ")[1] for m in messages] == ["digit 00", "digit 01", "digit 02"]
