@@ -716,6 +716,10 @@ def build(
     raise typer.Exit(EXIT_FAILED if rejected else EXIT_OK)
 
 
+def _not_about_harness_folders(record: Any) -> bool:
+    return "semi_persistent_directory" not in record.getMessage()
+
+
 def _build_on_beam(
     source: str, out: str, options: Any, beam_options: list[str], overwrite: bool, workers: int | None, progress: Callable[[int, int, str], None]
 ) -> Any:
@@ -738,6 +742,10 @@ def _build_on_beam(
             import distributed  # noqa: F401
     for name in ("apache_beam", "distributed"):  # their progress chatter; warnings (a worker lost) still show
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Each of the local runner's worker processes warns that it has no folder for user-registered schemas and
+    # logical types (leafprep registers none), and the runner passes each warning on.
+    relay = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    relay.addFilter(_not_about_harness_folders)  # the same function each time: added once
     err_console.print(f"building on Apache Beam ({runner})", highlight=False)
     return build_with_beam(source, out, options, beam_options=arguments, overwrite=overwrite, workers=workers, progress=progress)
 

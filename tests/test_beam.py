@@ -315,3 +315,17 @@ def test_leafprep_its_cli_and_the_local_build_import_neither_beam_nor_dask():
         "print(sorted(m for m in ('apache_beam', 'dask', 'distributed') if m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_beam_build_on_the_local_runner_prints_no_runner_chatter(tmp_path):
+    import subprocess
+    import sys
+
+    source = two_species(tmp_path / "leaves")
+    command = [sys.executable, "-m", "leafprep.cli", "build", str(source), "--out", str(tmp_path / "ds"), "--kind", "leaf", "--size", "32"]
+    done = subprocess.run([*command, "--runner", "beam", "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    # Beam's worker processes once printed dozens of INFO lines and "apitools not found" warnings a build.
+    assert "building on Apache Beam (FnApiRunner)" in said and "dataset in" in said
+    assert not [line for line in said.splitlines() if line.startswith(("INFO:", "WARNING:", "DEBUG:"))], said
