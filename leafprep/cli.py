@@ -277,7 +277,10 @@ def normalize(
     preview: Annotated[bool, typer.Option(help="Print each result as a block-character picture.")] = False,
     steps: Annotated[Optional[Path], typer.Option(help="Write a picture of every stage: a .png/.svg/.pdf file (one input) or a folder.")] = None,
     contact_sheet: Annotated[
-        Optional[Path], typer.Option("--contact-sheet", help="Write one PNG with every photo beside its result (with --all: every object found).")
+        Optional[Path],
+        typer.Option(
+            "--contact-sheet", help="Write one PNG with every photo beside its result (with --all: each object, its piece of the photo beside it)."
+        ),
     ] = None,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse images that declare more pixels than this.")] = 150_000_000,
 ) -> None:
@@ -330,12 +333,21 @@ def normalize(
     def work(item: Input) -> None:
         if all_digits:
             found = normalization.normalize_all(item.path, kind.value, size, **options)  # type: ignore[arg-type]
+            photo = None
+            if contact_sheet is not None and found:  # each object's own piece of the photo beside it (a second decode)
+                from .loading import load_image
+
+                photo = load_image(item.path, max_pixels=max_pixels)
             for index, cutout in enumerate(found):
                 write_image(outputs.path(item, index), cutout.image)
                 x, y, w, h = cutout.box
                 show(f"{item.path} #{index:02d}: box x={x} y={y} w={w} h={h}", cutout.image)
-                if contact_sheet is not None:
-                    sheet_entries.append((f"{item.relative.stem} #{index:02d}", None, cutout.image))
+                if photo is not None:
+                    from .figures import thumbnail
+
+                    pad = max(2, round(0.05 * max(w, h)))
+                    piece = photo[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+                    sheet_entries.append((f"{item.relative.stem} #{index:02d}", thumbnail(piece, 112), cutout.image))
             _say_found(item, len(found), kind.value)
             return
         result = normalization.normalize_steps(item.path, kind.value, size, **options)  # type: ignore[arg-type]

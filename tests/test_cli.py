@@ -157,6 +157,25 @@ def test_normalize_contact_sheet_shows_every_input(tmp_path):
     assert picture.shape[0] < picture.shape[1] and picture.shape[1] >= 3 * 2 * 112
 
 
+def test_normalize_all_contact_sheet_shows_each_digits_piece_of_the_photo_beside_it(tmp_path):
+    from leafprep.figures import thumbnail
+
+    source = Path(__file__).resolve().parent.parent / "sample_data" / "sheets" / "sheet-0123456789.jpg"
+    sheet = tmp_path / "sheet.png"
+    result = invoke("normalize", source, "--all", "--out", tmp_path / "o", "--contact-sheet", sheet)
+    assert result.exit_code == 0, result.output
+    picture = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+    assert picture.shape[1] == 5 * (2 * 112 + 8)  # ten digits, five a row: each a photo and a result
+    import leafprep
+
+    first = leafprep.normalize_all(source)[0]
+    x, y, w, h = first.box
+    photo = leafprep.load_image(source)
+    pad = max(2, round(0.05 * max(w, h)))
+    expected = thumbnail(photo[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad], 112).astype(int)
+    assert np.abs(picture[4:116, 4:116] - expected).mean() < 2  # the "0" as it is on the sheet, not a blank tile
+
+
 @pytest.fixture
 def leaf_file(tmp_path) -> Path:
     from leafprep.synthetic import leaf_photo
