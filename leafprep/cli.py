@@ -214,20 +214,27 @@ class _Outputs:
 
     def __init__(self, out: Path, suffix: str, single_file: bool) -> None:
         self.out, self.suffix, self.single_file = out, suffix, single_file
-        self.taken: set[Path] = set()
+        self.taken: dict[Path, Path] = {}  # each output, and the input it is of
 
     def path(self, item: Input, index: int | None = None) -> Path:
+        """Where ``item``'s result (its object ``index``) goes; two inputs that would share a name (``a.jpg`` and
+        ``a.png``) get ``a.png`` and ``a_2.png``, and the second is said."""
         if self.single_file:
             return self.out
         relative = item.relative.with_suffix("")
         if index is not None:
             relative = relative.with_name(f"{relative.name}-{index:02d}")
-        candidate = self.out / relative.with_suffix(self.suffix)
+        wanted = candidate = self.out / relative.with_suffix(self.suffix)
         number = 2
         while candidate in self.taken:
             candidate = self.out / relative.with_name(f"{relative.name}_{number}").with_suffix(self.suffix)
             number += 1
-        self.taken.add(candidate)
+        if candidate != wanted and self.taken[wanted] != item.path:
+            other = printable(str(self.taken[wanted]))
+            err_console.print(
+                f"{printable(str(item.path))}: written as {printable(str(candidate))} ({wanted.name} is {other}'s)", markup=False, highlight=False
+            )
+        self.taken[candidate] = item.path
         return candidate
 
 

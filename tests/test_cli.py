@@ -157,6 +157,16 @@ def test_normalize_contact_sheet_shows_every_input(tmp_path):
     assert picture.shape[0] < picture.shape[1] and picture.shape[1] >= 3 * 2 * 112
 
 
+def test_two_inputs_that_would_share_a_result_name_both_get_one_and_the_renamed_one_is_said(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "seven.png").write_bytes(encode(page_with_digit(), "PNG"))
+    (tmp_path / "in" / "seven.jpg").write_bytes(encode(page_with_digit(), "JPEG"))
+    result = invoke("normalize", tmp_path / "in", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["seven.png", "seven_2.png"]
+    assert "written as" in result.output and "seven_2.png" in result.output and "seven.png is" in result.output
+
+
 def test_normalize_all_contact_sheet_shows_each_digits_piece_of_the_photo_beside_it(tmp_path):
     from leafprep.figures import thumbnail
 
