@@ -49,6 +49,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
+#: The side of a leaf image when --size is not given (normalize, build): the leaf recipe's (docs/training.md).
+LEAF_SIZE = 64
 
 
 class Kind(StrEnum):
@@ -264,7 +266,12 @@ def normalize(
         Optional[Path],
         typer.Option("--out", "-o", help="Output file (.png or .npy, one input only) or folder. Default: ./normalized/"),
     ] = None,
-    size: Annotated[int, typer.Option(min=8, max=1024, help="Side of the output image in pixels (the digit fills size*20/28).")] = 28,
+    size: Annotated[
+        Optional[int],
+        typer.Option(
+            min=8, max=1024, help="Side of the output image in pixels (the object fills size*20/28); default 64 for --kind leaf, as build's, else 28."
+        ),
+    ] = None,
     kind: Annotated[Kind, typer.Option(help="What the photos show; auto decides per photo and says what it chose.")] = Kind.digit,
     mode: Annotated[
         Optional[Mode], typer.Option(help="Leaves: gray texture bright on black (default), the silhouette, or rgb colours on black.")
@@ -299,6 +306,7 @@ def normalize(
     """
     if file_format not in ("png", "npy"):
         raise _usage_error(f"--format must be png or npy, got {file_format!r}")
+    size = size if size is not None else (LEAF_SIZE if kind == Kind.leaf else 28)
     batch = Batch()
     inputs = _collect(photos, batch)
     if batch.total == 0:
@@ -632,7 +640,9 @@ def build(
         Optional[BuildKind],
         typer.Option(help="How to normalise: digit, leaf, auto, or none (already normalised). Default: none for IDX, else digit."),
     ] = None,
-    size: Annotated[Optional[int], typer.Option(min=8, max=1024, help="Side of every image in pixels (default: 64 for leaves, else 28).")] = None,
+    size: Annotated[
+        Optional[int], typer.Option(min=8, max=1024, help=f"Side of every image in pixels (default: {LEAF_SIZE} for leaves, else 28).")
+    ] = None,
     mode: Annotated[Optional[Mode], typer.Option(help="Leaves: gray (default), silhouette or rgb.")] = None,
     split: Annotated[str, typer.Option(help="Train/validation/test proportions, e.g. 80/10/10 or 2/1 (no validation).")] = "80/10/10",
     seed: Annotated[int, typer.Option(help="Seed of the split and the order of examples.")] = 0,
@@ -686,7 +696,7 @@ def build(
     try:
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
-        side = size if size is not None else (64 if chosen == "leaf" else 28)
+        side = size if size is not None else (LEAF_SIZE if chosen == "leaf" else 28)
         options = builder.BuildOptions(
             chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors, every
         )

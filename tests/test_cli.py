@@ -196,6 +196,13 @@ def leaf_file(tmp_path) -> Path:
     return path
 
 
+def test_normalize_makes_leaves_the_size_build_makes_them_and_digits_mnists_when_no_size_is_given(leaf_file, tmp_path):
+    assert invoke("normalize", leaf_file, "--kind", "leaf", "--out", tmp_path / "leaf.png").exit_code == 0
+    (tmp_path / "digit.png").write_bytes(encode(page_with_digit(), "PNG"))
+    assert invoke("normalize", tmp_path / "digit.png", "--out", tmp_path / "digit-out.png").exit_code == 0
+    assert Image.open(tmp_path / "leaf.png").size == (64, 64) and Image.open(tmp_path / "digit-out.png").size == (28, 28)
+
+
 def test_segment_writes_full_size_mask_and_overlay(leaf_file, tmp_path):
     result = invoke("segment", leaf_file, "--out", tmp_path / "mask.png", "--overlay", tmp_path / "overlay.png")
     assert result.exit_code == 0, result.output
