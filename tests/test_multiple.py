@@ -583,3 +583,23 @@ def test_the_colour_medians_of_soft_area_from_histograms_are_numpys_to_the_bit()
         where[0, 0] = True
         expected = np.median(photo[where], axis=0).astype(np.float32)
         assert _medians(photo, where).tobytes() == expected.tobytes()
+
+
+def _bed_of_ellipses(sizes: list[float]) -> np.ndarray:
+    """Green ellipses on blue card, four a row; ``sizes`` in multiples of a 70x40 ellipse's axes."""
+    photo = np.zeros((900, 1400, 3), np.uint8)
+    photo[:] = (60, 90, 170)
+    for k, size in enumerate(sizes):
+        centre = (200 + 330 * (k % 4), 160 + 260 * (k // 4))
+        cv2.ellipse(photo, centre, (round(70 * size), round(40 * size)), 0, 0, 360, (50, 130, 40), -1)
+    return cv2.GaussianBlur(photo, (3, 3), 0)
+
+
+def test_an_object_twice_the_leaves_of_a_uniform_bed_is_flagged_but_a_large_leaf_among_large_ones_is_not():
+    # Twice the area of five others and no neck to split at: as two leaves lying over each other would be.
+    uniform = quiet_segment_all(_bed_of_ellipses([1.0, 1.0, 1.0, 1.0, 1.0, 1.42]))
+    flagged = [f.index for f in uniform if any("several touching" in n for n in f.notes)]
+    assert len(uniform) == 6 and flagged == [5]
+    # Two leaves of twice the others' area (several species on one bed): each has the other near its size.
+    mixed = quiet_segment_all(_bed_of_ellipses([1.0, 1.0, 1.42, 1.0, 1.0, 1.42]))
+    assert len(mixed) == 6 and not any("several touching" in n for f in mixed for n in f.notes)
