@@ -350,6 +350,7 @@ def normalize(
             found = normalization.normalize_all(item.path, kind.value, size, **options)  # type: ignore[arg-type]
             photo = None
             if contact_sheet is not None and found:  # each object's own piece of the photo beside it (a second decode)
+                from .figures import thumbnail
                 from .loading import load_image
 
                 photo = load_image(item.path, max_pixels=max_pixels)
@@ -358,8 +359,6 @@ def normalize(
                 x, y, w, h = cutout.box
                 show(f"{item.path} #{index:02d}: box x={x} y={y} w={w} h={h}", cutout.image)
                 if photo is not None:
-                    from .figures import thumbnail
-
                     pad = max(2, round(0.05 * max(w, h)))
                     piece = photo[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
                     sheet_entries.append((f"{item.relative.stem} #{index:02d}", thumbnail(piece, 112), cutout.image))

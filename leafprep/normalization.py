@@ -173,10 +173,14 @@ def small_object_note(box: tuple[int, int, int, int], size: int, margin: float, 
     )
 
 
-def _warn_small(name: str, note: str | None, notes: list[str]) -> None:
-    if note is not None:
-        notes.append(note)
-        warnings.warn(LeafprepWarning(name, note), stacklevel=4)
+def _said_small(name: str, box: tuple[int, int, int, int], size: int, margin: float, what: str, prefix: str = "") -> list[str]:
+    """:func:`small_object_note` for an object of full-size ``box``, warned (``prefix`` before it: which object of
+    several) and returned as a list of notes (empty when the object is large enough)."""
+    note = small_object_note(box, size, margin, what)
+    if note is None:
+        return []
+    warnings.warn(LeafprepWarning(name, prefix + note), stacklevel=4)
+    return [note]
 
 
 def _min_side(size: int) -> int:
@@ -381,14 +385,13 @@ def normalize_steps(
         result, crop = _leaf_image(leaf.photo, leaf.mask, size, mode, margin, orient)
         evidence = np.clip(leaf.distance / 100.0, 0.0, 1.0)
         notes += leaf.notes
-        box = cv2.boundingRect(leaf.mask.astype(np.uint8))
-        _warn_small(name, small_object_note(_full_box(box, leaf.scale), size, margin, "leaf"), notes)
+        notes += _said_small(name, _full_box(cv2.boundingRect(leaf.mask.astype(np.uint8)), leaf.scale), size, margin, "leaf")
         return Steps("leaf", leaf.photo, evidence, leaf.objects, leaf.mask, crop, result, notes, leaf.scale)
     found = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     best = found.regions[0]
     result, crop = _digit_image(found.ink, best, found.threshold, size, deskew, margin, even=not found.crop)
     notes.append(f"ink {'darker' if found.polarity == 'dark' else 'lighter'} than the paper")
-    _warn_small(name, small_object_note(_full_box(best.box, found.scale), size, margin, "digit"), notes)
+    notes += _said_small(name, _full_box(best.box, found.scale), size, margin, "digit")
     return Steps("digit", found.photo, 1.0 - found.ink, found.mask, best.mask, crop, result, notes, found.scale)
 
 
@@ -537,7 +540,7 @@ def normalize_all(
             x, y, w, h = leaf.box
             image, _ = _leaf_image(found.photo[y : y + h, x : x + w], leaf.mask, size, mode, margin, orient)
             box = _full_box(leaf.box, found.scale)
-            leaves.append(Cutout(image, box, (*leaf.notes, *_small_cutout(found.name, index, box, size, margin, "leaf"))))
+            leaves.append(Cutout(image, box, (*leaf.notes, *_said_small(found.name, box, size, margin, "leaf", f"leaf {index:02d}: "))))
         return leaves
     sheet = analyse_digits(source, max_pixels=max_pixels, min_side=_min_side(size))
     digits = []
@@ -545,17 +548,8 @@ def normalize_all(
     for index, region in enumerate(_reading_order(sheet_digits(sheet.regions))):
         image, _ = _digit_image(sheet.ink, region, sheet.threshold, size, deskew, margin, even=not sheet.crop)
         box = _full_box(region.box, sheet.scale)
-        digits.append(Cutout(image, box, tuple(_small_cutout(name, index, box, size, margin, "digit"))))
+        digits.append(Cutout(image, box, tuple(_said_small(name, box, size, margin, "digit", f"digit {index:02d}: "))))
     return digits
-
-
-def _small_cutout(name: str, index: int, box: tuple[int, int, int, int], size: int, margin: float, what: str) -> list[str]:
-    """:func:`normalize_all`'s note (and numbered warning) for object ``index`` when it is small."""
-    note = small_object_note(box, size, margin, what)
-    if note is None:
-        return []
-    warnings.warn(LeafprepWarning(name, f"{what} {index:02d}: {note}"), stacklevel=4)
-    return [note]
 
 
 def _full_box(box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[int, int, int, int]:

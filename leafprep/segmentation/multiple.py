@@ -517,13 +517,11 @@ def leaf_masks(
     # rachis is too thin to see, a blade cut in two by a pale midrib.
     joined = _join_pieces(labels, stats, kept, areas, typical, round(JOIN_GAP * max(height, width)))
     parts: list[tuple[np.ndarray, tuple[int, int], list[str]]] = []  # mask crop, its corner, notes
-    # Each object's area with the pieces that joined it: what an oversized one is compared with.
-    totals = {i: areas[i] + sum(areas[j] for j, host in joined.items() if host == i) for i in kept if i not in joined}
-    for i in kept:
-        if i in joined:
-            continue
-        members = [i, *(j for j, host in joined.items() if host == i)]
-        if sum(areas[j] for j in members) < FRAGMENT_SHARE * typical:  # with the pieces that joined it
+    # Each object with the pieces that joined it, and their area together.
+    members_of = {i: [i, *(j for j, host in joined.items() if host == i)] for i in kept if i not in joined}
+    totals = {i: sum(areas[j] for j in members) for i, members in members_of.items()}
+    for i, members in members_of.items():
+        if totals[i] < FRAGMENT_SHARE * typical:
             left_out[_FRAGMENT] += 1
             continue
         x, y = min(int(stats[j, 0]) for j in members), min(int(stats[j, 1]) for j in members)
@@ -534,18 +532,17 @@ def leaf_masks(
         extra = np.isin(labels[y:y1, x:x1], members[1:])
         if extra.any():
             pieces = _give_pieces(pieces, extra)
-        areas[i] = sum(areas[j] for j in members)
         for piece in pieces:
             notes = []
             if len(pieces) > 1:
                 notes.append(f"it touched {len(pieces) - 1} other lea{'f' if len(pieces) == 2 else 'ves'}: split between them")
             elif (
                 leaf_count >= 3  # with fewer, a larger leaf is as likely
-                and areas[i] >= OVERSIZED * typical
-                and areas[i] >= OVERSIZED_OVER_OTHERS * max((area for j, area in totals.items() if j != i), default=0)
+                and totals[i] >= OVERSIZED * typical
+                and totals[i] >= OVERSIZED_OVER_OTHERS * max((area for j, area in totals.items() if j != i), default=0)
             ):
                 notes.append(
-                    f"it may be several touching leaves ({areas[i] / typical:.1f} times the typical leaf's area, no neck or notches to split at)"
+                    f"it may be several touching leaves ({totals[i] / typical:.1f} times the typical leaf's area, no neck or notches to split at)"
                 )
             parts.append((piece, (x, y), notes))
     # Edges placed once for every leaf (as for one leaf), then each pixel goes back to its own leaf.
