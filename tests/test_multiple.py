@@ -460,6 +460,40 @@ def test_a_leaf_as_faint_as_a_shadow_but_lying_alone_is_found_too():
     assert min(best_ious(found, truths)) > 0.9
 
 
+def test_brown_leaves_among_green_ones_on_a_brown_table_come_out_whole_and_not_with_their_shadow():
+    # Four green leaves and two brown ones, dark at one end and nearly the table's colour at the other, one of them
+    # with a soft shadow beside it. The photo's threshold lies between the table and all six leaves, above the pale
+    # half of each brown leaf; each brown leaf grows into it as a photo of it alone would, not into its shadow.
+    height, width = 1000, 1400
+    photo = np.empty((height, width, 3), np.float32)
+    photo[:] = (170, 125, 80)
+    photo *= (0.85 + 0.25 * np.arange(width, dtype=np.float32) / width)[None, :, None]  # light falling off: a photo
+    truths, brown = [], (1, 4)
+    for k, (cx, cy) in enumerate([(220, 220), (700, 220), (1180, 220), (220, 720), (700, 720), (1180, 720)]):
+        mask = np.zeros((height, width), np.uint8)
+        cv2.ellipse(mask, (cx, cy), (170, 90), 25 * k, 0, 360, 1, -1)
+        leaf = mask.astype(bool)
+        if k == 4:
+            shadow = cv2.GaussianBlur(np.roll(leaf, (12, 10), (0, 1)).astype(np.float32), (0, 0), 6)
+            photo *= 1 - 0.25 * shadow[..., None]
+        if k in brown:
+            ys, xs = np.nonzero(leaf)
+            along = ((xs - xs.min()) / np.ptp(xs))[:, None]
+            photo[ys, xs] = (1 - along) * np.float32((70, 50, 35)) + along * np.float32((120, 90, 60))
+        else:
+            photo[leaf] = (55, 95, 40)
+        truths.append(leaf)
+    noisy = photo + np.random.default_rng(1).normal(0, 3, photo.shape)
+    photo = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (0, 0), 1.0)
+    found = quiet_segment_all(photo)
+    assert len(found) == 6
+    ious = best_ious(found, truths)
+    assert min(ious[k] for k in brown) > 0.98  # 0.75 and 0.81 when the photo's threshold alone decided
+    assert min(iou for k, iou in enumerate(ious) if k not in brown) > 0.99
+    shadowed = max((frame_mask(f, (height, width)) for f in found), key=lambda mask: iou(mask, truths[4]))
+    assert (shadowed & ~truths[4]).sum() < 0.02 * truths[4].sum()  # its shadow stays out
+
+
 def test_a_compound_leaf_whose_rachis_broke_into_two_half_leaf_pieces_is_one_leaf():
     photo = np.full((900, 1200, 3), 240, np.uint8)
     green = (50, 100, 40)

@@ -21,7 +21,11 @@ choosing one object, keeps every object that is a leaf:
    has no such neck (at least :data:`OVERSIZED` times its area and
    :data:`OVERSIZED_OVER_OTHERS` times every other leaf's, among three or more
    leaves) is kept whole and flagged.
-3. Edges are placed as for one leaf (:func:`~.leaves.refine_edges`, once for
+3. On a photo, a leaf that the photo's threshold cuts into pieces (a brown
+   leaf among green ones on a brown table) grows into its own fainter parts,
+   as a photo of it alone would take them (:func:`_grow_faint_parts`); on a
+   scan each leaf is thresholded over its own surroundings (:func:`_own_threshold`).
+   Edges are placed as for one leaf (:func:`~.leaves.refine_edges`, once for
    all the leaves), holes filled, petioles cut if asked, and each leaf's
    doubts are its own (cut by the border, doubtful mask).
 4. The leaves come in reading order: rows top to bottom, each left to right.
@@ -68,6 +72,7 @@ from .leaves import (
 )
 
 __all__ = [
+    "FAINT_GROWTH",
     "FRAGMENT_SHARE",
     "MANY_WORK_SIDE",
     "OVERSIZED_OVER_OTHERS",
@@ -128,6 +133,9 @@ OVERSIZED_OVER_OTHERS = 1.5
 #: A leaf's median share of its frame in real single-leaf phone photos (uci_dev, 111 photos: 0.15): the outlines of
 #: several leaves are placed as in a photo of each leaf alone, where :data:`~.leaves.EDGE_BAND` was measured.
 SINGLE_LEAF_SHARE = 0.15
+#: On a photo, a leaf grows into its pixels fainter than the photo's threshold allows, down to the level its own
+#: surroundings give and this share of its own median distance from the background (:func:`_grow_faint_parts`).
+FAINT_GROWTH = 0.5
 #: On a scan (the fast path), each leaf's threshold is taken again over its box widened by this share of its size on
 #: each side (:func:`_own_threshold`).
 OWN_MARGIN = 0.5
@@ -549,14 +557,16 @@ def leaf_masks(
     ids = np.zeros((height, width), np.int32)
     for k, (piece, (x, y), _) in enumerate(parts, start=1):
         ids[y : y + piece.shape[0], x : x + piece.shape[1]][piece] = k
+    boxes = [(x, y, piece.shape[1], piece.shape[0]) for piece, (x, y), _ in parts]
+    if scene.refined:
+        _grow_faint_parts(ids, boxes, scene)
     union = ids > 0
     band = edge_band(typical, (height, width))
     refined = refine_edges(scene.flat, union, band=band, spread=EDGE_BAND) if scene.refined else union
     between = unsure_band(scene.flat, union) if scene.refined else np.zeros_like(union)
     leaves = []
     reach = max(2, round(band * max(height, width))) + 2  # refine_edges' reach, and two pixels
-    for k, (piece, (x, y), notes) in enumerate(parts, start=1):
-        h, w = piece.shape
+    for k, ((piece, _, notes), (x, y, w, h)) in enumerate(zip(parts, boxes, strict=True), start=1):
         x0, y0 = max(0, x - 2 * reach), max(0, y - 2 * reach)
         x1, y1 = min(width, x + w + 2 * reach), min(height, y + h + 2 * reach)
         local_ids = ids[y0:y1, x0:x1]
@@ -637,6 +647,47 @@ def _own_threshold(
     strong = cv2.morphologyEx((local > threshold).astype(np.uint8), cv2.MORPH_OPEN, speck_disc(ids.shape)).astype(bool)
     grown = _hysteresis(strong & found, (local > _weak_level(threshold)) & own).astype(bool)
     return grown if grown.any() else found & own
+
+
+def _grow_faint_parts(ids: np.ndarray, boxes: list[tuple[int, int, int, int]], scene: _Scene) -> None:
+    """Grow each leaf of ``ids`` (in place, and its box in ``boxes``) into its own fainter parts.
+
+    The photo's threshold sits between the background and all its leaves
+    together: on a bed of green leaves with a few brown ones on a brown
+    table it lies above half of each brown leaf, which comes out cut in
+    pieces. Here each leaf grows, by hysteresis, into the pixels above the
+    level its own surroundings give (as a photo of it alone would: Otsu's
+    threshold over its box widened by :data:`OWN_MARGIN` of its size, only
+    the pixels nearer to it than to any other leaf and not what was left out)
+    and at least :data:`FAINT_GROWTH` of its own median distance from the
+    background (not into its shadow), where that is below the photo's level.
+    The window widens while the leaf grows to its edge.
+    """
+    weak = _weak_level(scene.threshold)
+    height, width = ids.shape
+    left_out = scene.objects.astype(bool) & (ids == 0)  # labels, chips, specks
+    for k, (x, y, w, h) in enumerate(boxes, start=1):
+        floor = FAINT_GROWTH * float(np.median(scene.distance[y : y + h, x : x + w][ids[y : y + h, x : x + w] == k]))
+        if floor >= weak:  # it stands out well enough for the photo's level: most leaves
+            continue
+        pad = round(OWN_MARGIN * max(w, h)) + 2
+        for attempt in range(3):
+            y0, y1, x0, x1 = max(0, y - pad), min(height, y + h + pad), max(0, x - pad), min(width, x + w + pad)
+            local = ids[y0:y1, x0:x1]
+            free = (_nearest_owner(local) == k) & ~left_out[y0:y1, x0:x1]
+            distance = scene.distance[y0:y1, x0:x1]
+            level = max(_weak_level(_object_threshold(distance[free])), floor)
+            if level >= weak:
+                break
+            grown = _hysteresis(local == k, free & (distance > level)).astype(bool)
+            at_edge = (y0 > 0 and grown[0].any()) or (y1 < height and grown[-1].any())
+            at_edge |= (x0 > 0 and grown[:, 0].any()) or (x1 < width and grown[:, -1].any())
+            if not at_edge or attempt == 2:
+                local[grown] = k
+                bx, by, bw, bh = cv2.boundingRect(grown.astype(np.uint8))
+                boxes[k - 1] = (x0 + bx, y0 + by, bw, bh)
+                break
+            pad *= 2
 
 
 def edge_band(typical: float, shape: tuple[int, int]) -> float:
