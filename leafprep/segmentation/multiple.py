@@ -667,7 +667,8 @@ def _grow_faint_parts(ids: np.ndarray, boxes: list[tuple[int, int, int, int]], s
     height, width = ids.shape
     left_out = scene.objects.astype(bool) & (ids == 0)  # labels, chips, specks
     for k, (x, y, w, h) in enumerate(boxes, start=1):
-        floor = FAINT_GROWTH * float(np.median(scene.distance[y : y + h, x : x + w][ids[y : y + h, x : x + w] == k]))
+        inside = scene.distance[y : y + h, x : x + w][ids[y : y + h, x : x + w] == k]
+        floor = FAINT_GROWTH * float(np.median(inside)) if inside.size else weak
         if floor >= weak:  # it stands out well enough for the photo's level: most leaves
             continue
         pad = round(OWN_MARGIN * max(w, h)) + 2
