@@ -51,6 +51,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _PICTURE_SUFFIXES = (".png", ".svg", ".pdf")
 #: The side of a leaf image when --size is not given (normalize, build): the leaf recipe's (docs/training.md).
 LEAF_SIZE = 64
+#: ... and of a digit's (MNIST's).
+DIGIT_SIZE = 28
+
+
+def _default_side(kind: str) -> int:
+    """The side of a ``kind`` image when --size is not given."""
+    return LEAF_SIZE if kind == "leaf" else DIGIT_SIZE
 
 
 class Kind(StrEnum):
@@ -269,7 +276,10 @@ def normalize(
     size: Annotated[
         Optional[int],
         typer.Option(
-            min=8, max=1024, help="Side of the output image in pixels (the object fills size*20/28); default 64 for --kind leaf, as build's, else 28."
+            min=8,
+            max=1024,
+            help=f"Side of the output image in pixels (the object fills size*20/28); default {LEAF_SIZE} for --kind leaf, as build's, "
+            f"else {DIGIT_SIZE}.",
         ),
     ] = None,
     kind: Annotated[Kind, typer.Option(help="What the photos show; auto decides per photo and says what it chose.")] = Kind.digit,
@@ -306,7 +316,7 @@ def normalize(
     """
     if file_format not in ("png", "npy"):
         raise _usage_error(f"--format must be png or npy, got {file_format!r}")
-    size = size if size is not None else (LEAF_SIZE if kind == Kind.leaf else 28)
+    size = size if size is not None else _default_side(kind.value)
     batch = Batch()
     inputs = _collect(photos, batch)
     if batch.total == 0:
@@ -640,7 +650,7 @@ def build(
         typer.Option(help="How to normalise: digit, leaf, auto, or none (already normalised). Default: none for IDX, else digit."),
     ] = None,
     size: Annotated[
-        Optional[int], typer.Option(min=8, max=1024, help=f"Side of every image in pixels (default: {LEAF_SIZE} for leaves, else 28).")
+        Optional[int], typer.Option(min=8, max=1024, help=f"Side of every image in pixels (default: {LEAF_SIZE} for leaves, else {DIGIT_SIZE}).")
     ] = None,
     mode: Annotated[Optional[Mode], typer.Option(help="Leaves: gray (default), silhouette or rgb.")] = None,
     split: Annotated[str, typer.Option(help="Train/validation/test proportions, e.g. 80/10/10 or 2/1 (no validation).")] = "80/10/10",
@@ -695,7 +705,7 @@ def build(
     try:
         proportions = builder.parse_split(split)
         chosen = kind.value if kind else ("none" if _is_idx(Path(source)) else "digit")
-        side = size if size is not None else (LEAF_SIZE if chosen == "leaf" else 28)
+        side = size if size is not None else _default_side(chosen)
         options = builder.BuildOptions(
             chosen, side, mode.value if mode else None, proportions, seed, augment, shard_mb, augment_preset, descriptors, every
         )

@@ -665,12 +665,14 @@ def _grow_faint_parts(ids: np.ndarray, boxes: list[tuple[int, int, int, int]], s
     """
     weak = _weak_level(scene.threshold)
     height, width = ids.shape
-    left_out = scene.objects.astype(bool) & (ids == 0)  # labels, chips, specks
+    left_out = None  # labels, chips, specks: taken once a leaf needs them (most photos' leaves do not)
     for k, (x, y, w, h) in enumerate(boxes, start=1):
         inside = scene.distance[y : y + h, x : x + w][ids[y : y + h, x : x + w] == k]
         floor = FAINT_GROWTH * float(np.median(inside)) if inside.size else weak
         if floor >= weak:  # it stands out well enough for the photo's level: most leaves
             continue
+        if left_out is None:  # no leaf has grown yet: ids are as found
+            left_out = scene.objects.astype(bool) & (ids == 0)
         pad = round(OWN_MARGIN * max(w, h)) + 2
         for attempt in range(3):
             y0, y1, x0, x1 = max(0, y - pad), min(height, y + h + pad), max(0, x - pad), min(width, x + w + pad)
